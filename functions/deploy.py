@@ -1,0 +1,106 @@
+"""Create, update, watch and delete Pulsar Functions through the admin REST API v3."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FunctionSpec", "delete_function", "deploy_function", "wait_running"]
+
+_STALE_PACKAGE = re.compile(r"Package '(function://[^']+)' metadata already exists")
+
+
+class FunctionSpec(BaseModel):
+    """What the worker needs to run a Python function (maps onto Pulsar's FunctionConfig)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    namespace: str
+    name: str
+    class_name: str = Field(description="module.Class inside the package")
+    inputs: list[str]
+    output: str | None = None
+    log_topic: str | None = None
+    user_config: dict[str, Any] = Field(default_factory=dict)
+    processing_guarantees: Literal["ATLEAST_ONCE", "ATMOST_ONCE", "EFFECTIVELY_ONCE", "MANUAL"] = (
+        "ATLEAST_ONCE"
+    )
+    parallelism: int = Field(default=1, ge=1, le=64)
+    subscription_name: str | None = None
+    cpu: float | None = None
+
+    def function_config(self, *, package: Path) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "tenant": self.tenant,
+            "namespace": self.namespace,
+            "name": self.name,
+            "className": self.class_name,
+            "inputs": self.inputs,
+            "runtime": "PYTHON",
+            "py": package.name,
+            "userConfig": self.user_config,
+            "processingGuarantees": self.processing_guarantees,
+            "parallelism": self.parallelism,
+            "autoAck": True,
+            "cleanupSubscription": False,
+        }
+        if self.output:
+            config["output"] = self.output
+        if self.log_topic:
+            config["logTopic"] = self.log_topic
+        if self.subscription_name:
+            config["subName"] = self.subscription_name
+        if self.cpu:
+            config["resources"] = {"cpu": self.cpu}
+        return config
+
+
+def deploy_function(
+    admin: PulsarAdmin, spec: FunctionSpec, *, package: Path
+) -> Literal["created", "updated"]:
+    """Create the function, or update it in place if it exists."""
+    if not package.is_file():
+        raise PeacewatchError(f"function package {package} not found")
+    exists = admin.get_function(spec.tenant, spec.namespace, spec.name) is not None
+    config = spec.function_config(package=package)
+    try:
+        admin.put_function(config, package=package, update=exists)
+    except PulsarAdminError as exc:
+        stale = _STALE_PACKAGE.search(exc.reason)
+        if exists or stale is None:
+            raise
+        # A registration that timed out earlier left its package behind; the function itself
+        # was never created, so the package is garbage.
+        admin.delete_package(stale.group(1))
+        admin.put_function(config, package=package, update=False)
+    return "updated" if exists else "created"
+
+
+def wait_running(admin: PulsarAdmin, spec: FunctionSpec, *, timeout_s: float = 90.0) -> dict[str, Any]:
+    """Block until every instance reports running; raise with the worker's own error otherwise."""
+    deadline = time.monotonic() + timeout_s
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            status = admin.function_status(spec.tenant, spec.namespace, spec.name)
+        except PulsarAdminError:
+            status = {}
+        if status.get("numRunning", 0) >= spec.parallelism:
+            return status
+        time.sleep(0.5)
+    errors = [i.get("status", {}).get("error") for i in status.get("instances", [])]
+    raise PeacewatchError(
+        f"function {spec.tenant}/{spec.namespace}/{spec.name} not running after {timeout_s:.0f}s "
+        f"(running {status.get('numRunning', 0)}/{spec.parallelism}; errors: {[e for e in errors if e]})"
+    )
+
+
+def delete_function(admin: PulsarAdmin, *, tenant: str, namespace: str, name: str) -> bool:
+    return admin.delete_function(tenant, namespace, name)

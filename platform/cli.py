@@ -1,0 +1,70 @@
+"""The `peacewatch` command. Settings are built once here and passed down through ctx.obj."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from peacewatch.functions.cli import app as functions_app
+from peacewatch.platform.demo import run_demo
+from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.cli import app as stack_app
+from peacewatch.simulator.cli import simulate
+from peacewatch.tenants.cli import app as tenants_app
+from pydantic import ValidationError
+from rich.console import Console
+
+app = typer.Typer(
+    name="peacewatch",
+    help="Drone telemetry platform: Pulsar, Pulsar Functions, Delta Lake on MinIO, Spark SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack_app, name="stack")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(functions_app, name="functions")
+app.command()(simulate)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    drones: int = typer.Option(40, min=1, help="Drones per example tenant"),
+    minutes: int = typer.Option(240, min=1, help="Simulated minutes"),
+    speed: float = typer.Option(3600.0, min=1, help="Simulated seconds per wall second"),
+) -> None:
+    """The main job: stack up, example tenants, simulated drones, reports flowing."""
+    run_demo(ctx.obj, console=Console(), drones=drones, minutes=minutes, speed=speed)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    state_dir: Path | None = typer.Option(
+        None, envvar="PEACEWATCH_STATE_DIR", help="Runtime state directory"
+    ),
+) -> None:
+    ctx.obj = Settings(state_dir=state_dir) if state_dir else Settings()
+
+
+def main() -> None:
+    err = Console(stderr=True)
+    try:
+        app()
+    except PeacewatchError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        err.print(f"[red]error:[/] invalid setting {loc}: {first['msg']}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The report contract: what a drone sends, and the alert the platform raises from it.
+
+JSON on the wire. `parse_report` is the single gate every consumer uses: it either returns a
+valid Report or raises InvalidReport whose reason names the field and why.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from peacewatch.platform.errors import InvalidReport
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alert",
+    "Citizen",
+    "Report",
+    "alert_id_for",
+    "parse_report",
+    "validation_reason",
+]
+
+SCHEMA_VERSION = 1
+_ALERT_NS = uuid.UUID("5b3c1f0e-7d2a-4f61-9a8e-2c9d4e6f0a11")
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class _Contract(BaseModel):
+    # Strict: a score sent as "12" or 12.5 is an error, not silently coerced.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Citizen(_Contract):
+    citizen_id: Identifier
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    peacescore: Annotated[StrictInt, Field(ge=0, le=100)]
+
+
+class Report(_Contract):
+    """One drone report, sent every minute."""
+
+    schema_version: Literal[1] = 1
+    report_id: uuid.UUID
+    drone_id: Identifier
+    ts: AwareDatetime = Field(description="Event time (UTC) at the drone.")
+    lat: Annotated[float, Field(ge=-90.0, le=90.0)]
+    lon: Annotated[float, Field(ge=-180.0, le=180.0)]
+    battery_pct: Annotated[float, Field(ge=0.0, le=100.0)]
+    citizens: Annotated[list[Citizen], Field(max_length=1000)] = Field(default_factory=list)
+    words: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=5000)] = Field(
+        default_factory=list
+    )
+
+    @field_validator("ts")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class Alert(_Contract):
+    """A bad peacescore seen by a drone: where, and who."""
+
+    schema_version: Literal[1] = 1
+    alert_id: uuid.UUID
+    tenant: str
+    report_id: uuid.UUID
+    drone_id: Identifier
+    ts: AwareDatetime
+    lat: float
+    lon: float
+    citizen_id: Identifier
+    name: str
+    peacescore: Annotated[StrictInt, Field(ge=0, le=100)]
+    threshold: Annotated[StrictInt, Field(ge=0, le=101)]
+    raised_at: AwareDatetime
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def alert_id_for(report_id: uuid.UUID, citizen_id: str) -> uuid.UUID:
+    """Deterministic: a redelivered report raises an alert with the same id (consumers dedup on it)."""
+    return uuid.uuid5(_ALERT_NS, f"{report_id}/{citizen_id}")
+
+
+def validation_reason(error: ValidationError) -> str:
+    """'citizens.2.peacescore: Input should be a valid integer (got '12')' - first three problems."""
+    parts = []
+    for item in error.errors()[:3]:
+        loc = ".".join(str(p) for p in item["loc"]) or "<report>"
+        got = item.get("input")
+        shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = item["msg"]
+        if item["type"] == "literal_error" and loc == "schema_version":
+            msg = f"unknown schema_version (this platform reads {SCHEMA_VERSION})"
+        parts.append(f"{loc}: {msg} (got {shown})" if item["type"] != "missing" else f"{loc}: {msg}")
+    more = len(error.errors()) - 3
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_report(data: bytes | str) -> Report:
+    """Bytes from the wire -> Report, or InvalidReport naming the field at fault."""
+    try:
+        return Report.model_validate_json(data)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise InvalidReport(f"not valid JSON: {exc.errors()[0]['msg']}") from None
+        raise InvalidReport(validation_reason(exc)) from None

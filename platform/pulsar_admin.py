@@ -1,0 +1,196 @@
+"""A thin typed client for the Pulsar admin REST API (v2 for topics/tenants, v3 for functions).
+
+No maintained Python admin client exists; this covers what peacewatch needs and turns every
+error answer into PulsarAdminError with the broker's own reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from peacewatch.platform.errors import PulsarAdminError
+
+__all__ = ["PulsarAdmin"]
+
+
+def _topic_path(topic: str) -> str:
+    """persistent://t/ns/name -> persistent/t/ns/name"""
+    domain, rest = topic.split("://", 1)
+    return f"{domain}/{rest}"
+
+
+class PulsarAdmin:
+    def __init__(self, *, web_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=web_url, headers=headers, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PulsarAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        ok_statuses: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        try:
+            resp = self._http.request(method, path, json=json_body, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PulsarAdminError(
+                method=method,
+                path=path,
+                status=0,
+                reason=f"{exc.__class__.__name__}: {exc} (is the stack up? `peacewatch stack up`)",
+            ) from exc
+        if resp.is_success or resp.status_code in ok_statuses:
+            return resp
+        raise PulsarAdminError(method=method, path=path, status=resp.status_code, reason=_reason(resp))
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self._request(method, path, **kwargs)
+        return resp.json() if resp.content else None
+
+    # -- cluster ----------------------------------------------------------------------------
+    def clusters(self) -> list[str]:
+        return list(self._json("GET", "/admin/v2/clusters"))
+
+    def broker_version(self) -> str:
+        return self._request("GET", "/admin/v2/brokers/version").text.strip()
+
+    def worker_cluster(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/admin/v2/worker/cluster"))
+
+    # -- tenants and namespaces ---------------------------------------------------------------
+    def tenants(self) -> list[str]:
+        return list(self._json("GET", "/admin/v2/tenants"))
+
+    def get_tenant(self, tenant: str) -> dict[str, Any] | None:
+        resp = self._request("GET", f"/admin/v2/tenants/{tenant}", ok_statuses=(404,))
+        return None if resp.status_code == 404 else dict(resp.json())
+
+    def create_tenant(self, tenant: str, *, admin_roles: list[str], clusters: list[str]) -> None:
+        body = {"adminRoles": admin_roles, "allowedClusters": clusters}
+        self._request("PUT", f"/admin/v2/tenants/{tenant}", json_body=body)
+
+    def update_tenant(self, tenant: str, *, admin_roles: list[str], clusters: list[str]) -> None:
+        body = {"adminRoles": admin_roles, "allowedClusters": clusters}
+        self._request("POST", f"/admin/v2/tenants/{tenant}", json_body=body)
+
+    def delete_tenant(self, tenant: str, *, force: bool = False) -> None:
+        self._request("DELETE", f"/admin/v2/tenants/{tenant}", params={"force": str(force).lower()})
+
+    def namespaces(self, tenant: str) -> list[str]:
+        return list(self._json("GET", f"/admin/v2/namespaces/{tenant}"))
+
+    def create_namespace(self, namespace: str) -> bool:
+        """True if created, False if it existed."""
+        resp = self._request("PUT", f"/admin/v2/namespaces/{namespace}", json_body={}, ok_statuses=(409,))
+        return resp.status_code != 409
+
+    def delete_namespace(self, namespace: str, *, force: bool = False) -> None:
+        self._request("DELETE", f"/admin/v2/namespaces/{namespace}", params={"force": str(force).lower()})
+
+    def get_namespace_policy(self, namespace: str, policy: str) -> Any:
+        return self._json("GET", f"/admin/v2/namespaces/{namespace}/{policy}")
+
+    def set_namespace_policy(self, namespace: str, policy: str, value: Any, *, method: str = "POST") -> None:
+        self._request(method, f"/admin/v2/namespaces/{namespace}/{policy}", json_body=value)
+
+    # -- topics -------------------------------------------------------------------------------
+    def partitioned_topics(self, namespace: str) -> list[str]:
+        return list(self._json("GET", f"/admin/v2/persistent/{namespace}/partitioned"))
+
+    def topics(self, namespace: str) -> list[str]:
+        return list(self._json("GET", f"/admin/v2/persistent/{namespace}"))
+
+    def partitions(self, topic: str) -> int:
+        meta = self._json("GET", f"/admin/v2/{_topic_path(topic)}/partitions")
+        return int(meta.get("partitions", 0))
+
+    def create_partitioned_topic(self, topic: str, *, partitions: int) -> bool:
+        resp = self._request(
+            "PUT", f"/admin/v2/{_topic_path(topic)}/partitions", json_body=partitions, ok_statuses=(409,)
+        )
+        return resp.status_code != 409
+
+    def create_topic(self, topic: str) -> bool:
+        resp = self._request("PUT", f"/admin/v2/{_topic_path(topic)}", ok_statuses=(409,))
+        return resp.status_code != 409
+
+    def topic_stats(self, topic: str, *, partitioned: bool = False) -> dict[str, Any]:
+        suffix = "partitioned-stats" if partitioned else "stats"
+        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/{suffix}"))
+
+    def get_topic_policy(self, topic: str, policy: str) -> Any:
+        return self._json("GET", f"/admin/v2/{_topic_path(topic)}/{policy}")
+
+    def set_topic_policy(self, topic: str, policy: str, value: Any) -> None:
+        self._request("POST", f"/admin/v2/{_topic_path(topic)}/{policy}", json_body=value)
+
+    # -- schemas ------------------------------------------------------------------------------
+    def get_schema(self, topic: str) -> dict[str, Any] | None:
+        resp = self._request(
+            "GET", f"/admin/v2/schemas/{_topic_path(topic).split('/', 1)[1]}/schema", ok_statuses=(404,)
+        )
+        return None if resp.status_code == 404 else dict(resp.json())
+
+    def upload_schema(self, topic: str, payload: Mapping[str, Any]) -> None:
+        self._request(
+            "POST", f"/admin/v2/schemas/{_topic_path(topic).split('/', 1)[1]}/schema", json_body=dict(payload)
+        )
+
+    # -- functions (v3) -----------------------------------------------------------------------
+    def get_function(self, tenant: str, namespace: str, name: str) -> dict[str, Any] | None:
+        resp = self._request("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok_statuses=(404,))
+        return None if resp.status_code == 404 else dict(resp.json())
+
+    def functions(self, tenant: str, namespace: str) -> list[str]:
+        return list(self._json("GET", f"/admin/v3/functions/{tenant}/{namespace}"))
+
+    def put_function(self, config: Mapping[str, Any], *, package: Path, update: bool) -> None:
+        """Create (POST) or update (PUT) a function from a local package file."""
+        path = f"/admin/v3/functions/{config['tenant']}/{config['namespace']}/{config['name']}"
+        with package.open("rb") as fh:
+            files = {
+                "functionConfig": (None, json.dumps(dict(config)), "application/json"),
+                "data": (package.name, fh, "application/octet-stream"),
+            }
+            self._request("PUT" if update else "POST", path, files=files)
+
+    def delete_function(self, tenant: str, namespace: str, name: str) -> bool:
+        resp = self._request("DELETE", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok_statuses=(404,))
+        return resp.status_code != 404
+
+    def function_status(self, tenant: str, namespace: str, name: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/status"))
+
+    def delete_package(self, url: str) -> bool:
+        """Drop a package left behind by a failed registration (function://t/ns/name@version)."""
+        kind, rest = url.split("://", 1)
+        name, version = rest.rsplit("@", 1)
+        resp = self._request("DELETE", f"/admin/v3/packages/{kind}/{name}/{version}", ok_statuses=(404,))
+        return resp.status_code != 404
+
+
+def _reason(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text.strip()[:300] or resp.reason_phrase
+    if isinstance(body, dict) and "reason" in body:
+        return str(body["reason"])
+    return json.dumps(body)[:300]

@@ -1,0 +1,113 @@
+"""One Settings object, built once at the edge (CLI, test fixture) and passed down explicitly.
+
+Sources, highest first: keyword arguments, environment (PEACEWATCH_..., nested with __),
+peacewatch.toml in the working directory, defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["MinioSettings", "PulsarSettings", "Settings"]
+
+
+class PulsarSettings(BaseModel):
+    """The local Apache Pulsar standalone (broker, bookie, metadata store, functions worker)."""
+
+    version: str = "4.0.8"
+    host: str = "127.0.0.1"
+    broker_port: int = 6650
+    web_port: int = 8080
+    bookie_port: int = 3181
+    stream_storage_port: int = 4181
+    # Heap stays <= 1 GiB: the machine has 2 cores and other components share it.
+    heap: str = "1g"
+    direct_memory: str = "1g"
+    http_threads: int = Field(
+        default=16,
+        ge=8,
+        description="Jetty threads; the worker's package upload calls back into the same server, "
+        "so a small pool (the default is 2 x cores) deadlocks function registration.",
+    )
+    startup_timeout_s: float = 180.0
+
+    @property
+    def service_url(self) -> str:
+        return f"pulsar://{self.host}:{self.broker_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web_port}"
+
+
+class MinioSettings(BaseModel):
+    """The local MinIO server, built from the Go module proxy."""
+
+    # `go install github.com/minio/minio@<module_version>`; MinIO tags are not semver,
+    # so the proxy knows releases by pseudo-version.
+    module_version: str = "v0.0.0-20260212201848-7aac2a2c5b7c"
+    host: str = "127.0.0.1"
+    port: int = 9000
+    console_port: int = 9001
+    access_key: str = "peacewatch"
+    secret_key: SecretStr = SecretStr("peacewatch-secret")
+    region: str = "us-east-1"
+    startup_timeout_s: float = 60.0
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+
+class Settings(BaseSettings):
+    """Everything a peacewatch component needs to know about where things are."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PEACEWATCH_",
+        env_nested_delimiter="__",
+        toml_file="peacewatch.toml",
+        extra="forbid",
+    )
+
+    state_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "state" / "peacewatch",
+        description="Runtime state: data, logs, pid files, rendered configs.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "peacewatch",
+        description="Downloads and builds, reused across runs and offline.",
+    )
+    pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
+    minio: MinioSettings = Field(default_factory=MinioSettings)
+    lake_bucket: str = "peacewatch-lake"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"

@@ -1,0 +1,166 @@
+"""Fetch and build the stack's real components into the cache, once; later runs work offline.
+
+- Apache Pulsar: the official binary distribution from Maven Central via the ordinary Maven
+  client (org.apache.pulsar:pulsar-server-distribution:<v>:tar.gz:bin), plus the jcloud
+  tiered-storage offloader nar from pulsar-offloader-distribution.
+- MinIO: `go install github.com/minio/minio@<pinned>` from the Go module proxy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from peacewatch.platform.errors import InstallError
+from peacewatch.platform.settings import Settings
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["check_tools", "ensure_minio", "ensure_pulsar", "maven_artifact", "pulsar_home"]
+
+_MARKER = ".peacewatch-complete"
+
+
+def _java_major() -> int | None:
+    java = shutil.which("java")
+    if java is None:
+        return None
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def check_tools(*, need_go: bool) -> None:
+    """Clear one-line errors for missing toolchains, before any download starts."""
+    major = _java_major()
+    if major is None or major < 17:
+        raise InstallError(
+            f"Java 17+ is required (found {major or 'none'}): apt-get install openjdk-17-jre-headless"
+        )
+    if shutil.which("mvn") is None:
+        raise InstallError("Maven is required to fetch Pulsar from Maven Central: apt-get install maven")
+    if need_go and shutil.which("go") is None:
+        raise InstallError("Go is required to build MinIO (go install): install Go 1.24+ from go.dev or apt")
+
+
+def _run(cmd: list[str], *, env: dict[str, str] | None = None, what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+        raise InstallError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def maven_artifact(settings: Settings, coords: str, *, console: Console) -> Path:
+    """group:artifact:version:type:classifier -> the file in our Maven repository (downloaded once)."""
+    group, artifact, version, kind, classifier = coords.split(":")
+    repo = settings.cache_dir / "m2"
+    path = repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}-{classifier}.{kind}")
+    if path.exists():
+        return path
+    with console.status(f"Downloading {coords} from Maven Central ..."):
+        _run(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                f"-Dmaven.repo.local={repo}",
+                "dependency:get",
+                f"-Dartifact={coords}",
+                "-Dtransitive=false",
+            ],
+            what=f"Maven download of {coords}",
+        )
+    if not path.exists():
+        raise InstallError(f"Maven reported success but {path} is missing")
+    return path
+
+
+def _extract(archive: Path, dest: Path, *, console: Console, label: str) -> None:
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(label, total=len(members))
+            for member in members:
+                tar.extract(member, dest, filter="tar")
+                progress.advance(task)
+
+
+def pulsar_home(settings: Settings) -> Path:
+    return settings.cache_dir / "pulsar" / f"apache-pulsar-{settings.pulsar.version}"
+
+
+def ensure_pulsar(settings: Settings, *, console: Console) -> Path:
+    """Unpacked Pulsar distribution with the jcloud offloader in offloaders/."""
+    home = pulsar_home(settings)
+    if (home / _MARKER).exists():
+        return home
+    check_tools(need_go=False)
+    version = settings.pulsar.version
+    dist = maven_artifact(
+        settings, f"org.apache.pulsar:pulsar-server-distribution:{version}:tar.gz:bin", console=console
+    )
+    offloaders = maven_artifact(
+        settings, f"org.apache.pulsar:pulsar-offloader-distribution:{version}:tar.gz:bin", console=console
+    )
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home.parent) as tmp:
+        _extract(dist, Path(tmp), console=console, label=f"Unpacking Pulsar {version}")
+        unpacked = Path(tmp) / f"apache-pulsar-{version}"
+        (unpacked / "offloaders").mkdir(exist_ok=True)
+        with tarfile.open(offloaders) as tar:
+            nar = f"apache-pulsar-offloaders-{version}/offloaders/tiered-storage-jcloud-{version}.nar"
+            source = tar.extractfile(nar)
+            if source is None:
+                raise InstallError(f"{nar} not found in {offloaders}")
+            with source, (unpacked / "offloaders" / Path(nar).name).open("wb") as out:
+                shutil.copyfileobj(source, out)
+        if home.exists():
+            shutil.rmtree(home)
+        unpacked.rename(home)
+    (home / _MARKER).write_text(version)
+    console.print(f"[green]Pulsar {version}[/] ready in {home}")
+    return home
+
+
+def minio_binary(settings: Settings) -> Path:
+    return settings.cache_dir / "bin" / f"minio-{settings.minio.module_version}"
+
+
+def ensure_minio(settings: Settings, *, console: Console) -> Path:
+    """MinIO server binary built from source with the Go toolchain."""
+    binary = minio_binary(settings)
+    if binary.exists():
+        return binary
+    check_tools(need_go=True)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    go_cache = settings.cache_dir / "go"
+    with tempfile.TemporaryDirectory(dir=binary.parent) as gobin:
+        env = {
+            **os.environ,
+            "GOBIN": gobin,
+            "GOMODCACHE": str(go_cache / "mod"),
+            "GOCACHE": str(go_cache / "build"),
+            "GOTOOLCHAIN": "local",
+            "CGO_ENABLED": "0",
+        }
+        target = f"github.com/minio/minio@{settings.minio.module_version}"
+        with console.status(f"Building MinIO with `go install {target}` (first time: ~5 min) ..."):
+            _run(["go", "install", target], env=env, what="go install of MinIO")
+        (Path(gobin) / "minio").rename(binary)
+    console.print(f"[green]MinIO {settings.minio.module_version}[/] built: {binary}")
+    return binary

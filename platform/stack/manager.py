@@ -1,0 +1,146 @@
+"""`peacewatch stack up | down | status`: the real local stack, as processes we own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from peacewatch.platform.errors import StackError
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.install import ensure_minio, ensure_pulsar, minio_binary, pulsar_home
+from peacewatch.platform.stack.minio import MinioRunner
+from peacewatch.platform.stack.process import ManagedProcess, port_open
+from peacewatch.platform.stack.pulsar import PulsarRunner
+from rich.console import Console
+
+__all__ = ["ComponentStatus", "Stack"]
+
+
+class _Runner(Protocol):
+    name: str
+    process: ManagedProcess
+
+    def start(self) -> int: ...
+    def healthy(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    healthy: bool
+    pid: int | None
+    version: str | None
+    ports: str
+    detail: str
+
+
+class Stack:
+    def __init__(self, *, settings: Settings, console: Console | None = None) -> None:
+        self.settings = settings
+        self.console = console or Console(stderr=True)
+
+    def _pulsar(self) -> PulsarRunner:
+        return PulsarRunner(settings=self.settings, home=pulsar_home(self.settings))
+
+    def _minio(self) -> MinioRunner:
+        return MinioRunner(settings=self.settings, binary=minio_binary(self.settings))
+
+    def install(self) -> None:
+        ensure_pulsar(self.settings, console=self.console)
+        ensure_minio(self.settings, console=self.console)
+
+    def up(self) -> list[ComponentStatus]:
+        """Idempotent: installs what is missing, starts what is not running, waits for health."""
+        self.install()
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        minio = self._minio()
+        pulsar = self._pulsar()
+        m, p = self.settings.minio, self.settings.pulsar
+        self._start(minio, ports=[(m.host, m.port), (m.host, m.console_port)])
+        self._start(pulsar, ports=[(p.host, p.broker_port), (p.host, p.web_port)])
+        self._wait(minio, timeout_s=m.startup_timeout_s)
+        minio.ensure_buckets(self.settings.lake_bucket, "pulsar-offload")
+        self._wait(pulsar, timeout_s=p.startup_timeout_s)
+        self.console.print(f"Logs: {self.settings.logs_dir}")
+        return self.status()
+
+    def _start(self, runner: _Runner, *, ports: list[tuple[str, int]]) -> None:
+        if runner.process.pid() is not None:
+            self.console.print(f"{runner.name}: already running (pid {runner.process.pid()})")
+            return
+        busy = [f"{h}:{port}" for h, port in ports if port_open(h, port)]
+        if busy:
+            raise StackError(
+                f"{runner.name}: {', '.join(busy)} already in use by a process this stack did not start; "
+                f"stop it or choose other ports (PEACEWATCH_{runner.name.upper()}__... settings)"
+            )
+        pid = runner.start()
+        self.console.print(f"{runner.name}: started (pid {pid}), log {runner.process.log_file}")
+
+    def _wait(self, runner: _Runner, *, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self.console.status(f"Waiting for {runner.name} to answer ..."):
+            while time.monotonic() < deadline:
+                if runner.healthy():
+                    return
+                if runner.process.pid() is None:
+                    raise StackError(
+                        f"{runner.name} exited during start-up; see {runner.process.log_file}:\n"
+                        + runner.process.log_tail()
+                    )
+                time.sleep(1.0)
+        raise StackError(
+            f"{runner.name} did not become healthy in {timeout_s:.0f}s; see {runner.process.log_file}"
+        )
+
+    def down(self) -> list[str]:
+        """Stops only what this stack started (pid files). Returns the names stopped."""
+        stopped = []
+        # Pulsar first: it may be offloading to MinIO.
+        for runner in (self._pulsar(), self._minio()):
+            if runner.process.stop():
+                stopped.append(runner.name)
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        p, m = self.settings.pulsar, self.settings.minio
+        pulsar = self._pulsar()
+        ph = pulsar.health()
+        minio = self._minio()
+        mh = minio.health()
+        return [
+            ComponentStatus(
+                name="pulsar",
+                healthy=bool(ph["broker"] and ph["worker"]),
+                pid=pulsar.process.pid(),
+                version=ph["version"] or p.version,
+                ports=f"broker {p.broker_port}, http {p.web_port}",
+                detail=f"broker {'up' if ph['broker'] else 'down'}, functions worker "
+                f"{'up' if ph['worker'] else 'down'}",
+            ),
+            ComponentStatus(
+                name="minio",
+                healthy=bool(mh["live"]),
+                pid=minio.process.pid(),
+                version=m.module_version,
+                ports=f"s3 {m.port}, console {m.console_port}",
+                detail="live" if mh["live"] else "down",
+            ),
+        ]
+
+    def require_up(self) -> None:
+        """For commands that need the stack: a clear error instead of connection refusals."""
+        down = [s.name for s in self.status() if not s.healthy]
+        if down:
+            raise StackError(f"{', '.join(down)} not running: start the stack with `peacewatch stack up`")
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

@@ -1,0 +1,142 @@
+"""Apache Pulsar standalone as a local process: rendered config, start, health."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.process import ManagedProcess
+
+__all__ = ["PulsarRunner"]
+
+
+def _override_properties(text: str, overrides: dict[str, str]) -> str:
+    """Replace `key=value` lines of a Java properties file; append keys it lacks."""
+    seen: set[str] = set()
+    out = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip() if "=" in line and not line.lstrip().startswith("#") else None
+        if key in overrides:
+            out.append(f"{key}={overrides[key]}")
+            seen.add(key)
+        else:
+            out.append(line)
+    out.extend(f"{k}={v}" for k, v in overrides.items() if k not in seen)
+    return "\n".join(out) + "\n"
+
+
+class PulsarRunner:
+    name = "pulsar"
+
+    def __init__(self, *, settings: Settings, home: Path) -> None:
+        self.settings = settings
+        self.home = home
+        self.dir = settings.state_dir / "pulsar"
+        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.dir / "conf"
+
+    def broker_overrides(self) -> dict[str, str]:
+        p = self.settings.pulsar
+        return {
+            "bindAddress": p.host,
+            "advertisedAddress": p.host,
+            "brokerServicePort": str(p.broker_port),
+            "webServicePort": str(p.web_port),
+            "numHttpServerThreads": str(p.http_threads),
+            "numIOThreads": "2",
+            # The in-process bookie reads this file too: keep it on loopback and a known port.
+            "listeningInterface": "lo",
+            "bookiePort": str(p.bookie_port),
+            "offloadersDirectory": str(self.home / "offloaders"),
+            "narExtractionDirectory": str(self.dir / "nar"),
+            # Topics are created by onboarding (partitioned reports); an auto-created
+            # non-partitioned `reports` would hide a missing onboarding step.
+            "allowAutoTopicCreationType": "non-partitioned",
+        }
+
+    def worker_overrides(self) -> dict[str, Any]:
+        p = self.settings.pulsar
+        return {
+            "workerHostname": p.host,
+            "workerPort": p.web_port,
+            "pulsarServiceUrl": p.service_url,
+            "pulsarWebServiceUrl": p.web_url,
+            "downloadDirectory": str(self.dir / "download"),
+            "narExtractionDirectory": str(self.dir / "nar"),
+            "connectorsDirectory": str(self.dir / "connectors"),
+            "functionsDirectory": str(self.dir / "functions"),
+        }
+
+    def render_config(self) -> tuple[Path, Path]:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        broker = self.conf_dir / "standalone.conf"
+        broker.write_text(
+            _override_properties(
+                (self.home / "conf" / "standalone.conf").read_text(), self.broker_overrides()
+            )
+        )
+        worker_conf = yaml.safe_load((self.home / "conf" / "functions_worker.yml").read_text())
+        worker_conf.update(self.worker_overrides())
+        runtime_cfg = worker_conf.setdefault("functionRuntimeFactoryConfigs", {}) or {}
+        runtime_cfg["logDirectory"] = str(self.settings.logs_dir / "functions")
+        worker_conf["functionRuntimeFactoryConfigs"] = runtime_cfg
+        worker = self.conf_dir / "functions_worker.yml"
+        worker.write_text(yaml.safe_dump(worker_conf, sort_keys=False))
+        return broker, worker
+
+    def start(self) -> int:
+        broker, worker = self.render_config()
+        p = self.settings.pulsar
+        env = {
+            **os.environ,
+            # The functions worker starts Python instances with `python3` from PATH: ours, so
+            # they run in this project's environment (pulsar-client, peacewatch installed).
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULSAR_LOG_DIR": str(self.settings.logs_dir),
+            "PULSAR_MEM": f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.direct_memory}",
+            "PULSAR_STANDALONE_CONF": str(broker),
+        }
+        cmd = [
+            str(self.home / "bin" / "pulsar"),
+            "standalone",
+            "--functions-worker-conf",
+            str(worker),
+            "--bookkeeper-dir",
+            str(self.dir / "data" / "bookkeeper"),
+            "--metadata-dir",
+            str(self.dir / "data" / "metadata"),
+            "--advertised-address",
+            p.host,
+            "--bookkeeper-port",
+            str(p.bookie_port),
+            "--stream-storage-port",
+            str(p.stream_storage_port),
+        ]
+        return self.process.start(cmd, env=env, cwd=self.dir)
+
+    def health(self) -> dict[str, Any]:
+        """Broker admin API and functions worker both answering."""
+        url = self.settings.pulsar.web_url
+        result: dict[str, Any] = {"broker": False, "worker": False, "version": None}
+        try:
+            with httpx.Client(base_url=url, timeout=3.0) as http:
+                result["broker"] = http.get("/admin/v2/clusters").status_code == 200
+                if result["broker"]:
+                    result["version"] = http.get("/admin/v2/brokers/version").text.strip()
+                    workers = http.get("/admin/v2/worker/cluster")
+                    result["worker"] = workers.status_code == 200 and len(workers.json()) > 0
+        except httpx.HTTPError:
+            pass
+        return result
+
+    def healthy(self) -> bool:
+        h = self.health()
+        return bool(h["broker"] and h["worker"])

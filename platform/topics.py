@@ -1,0 +1,63 @@
+"""Every topic name in one place."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["NAMESPACE", "TenantTopics", "validate_tenant_name"]
+
+NAMESPACE = "drones"
+# Pulsar allows [-=:.\w] in tenant names; we are stricter so a tenant name is also a valid
+# bucket prefix, SQL database name (after - -> _) and DNS label.
+_TENANT_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")
+
+
+def validate_tenant_name(name: str) -> str:
+    if not _TENANT_RE.match(name):
+        raise ValueError(
+            f"invalid tenant name {name!r}: use 3-42 lowercase letters, digits and '-', "
+            "starting with a letter (e.g. north-precinct)"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class TenantTopics:
+    """The topics of one tenant (police force)."""
+
+    tenant: str
+
+    def __post_init__(self) -> None:
+        validate_tenant_name(self.tenant)
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.tenant}/{NAMESPACE}"
+
+    def _topic(self, name: str) -> str:
+        return f"persistent://{self.namespace}/{name}"
+
+    @property
+    def reports(self) -> str:
+        """Drone reports (partitioned, key = drone_id)."""
+        return self._topic("reports")
+
+    @property
+    def alerts(self) -> str:
+        return self._topic("alerts")
+
+    @property
+    def dlq(self) -> str:
+        """Invalid reports: original bytes, reason in the `error` property."""
+        return self._topic("reports-dlq")
+
+    @property
+    def alert_log(self) -> str:
+        """The alert function's log topic: the officers' feed."""
+        return self._topic("alert-log")
+
+    @staticmethod
+    def local_name(topic: str) -> str:
+        """persistent://t/ns/name -> name (the form the admin REST paths take)."""
+        return topic.rsplit("/", 1)[-1]

@@ -1,0 +1,55 @@
+"""Create a tenant's Pulsar resources: tenant, `drones` namespace, topics, registered schemas.
+
+Idempotent: running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from peacewatch.platform.contract import Alert, Report
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.schema_registry import schema_payload
+from peacewatch.platform.topics import TenantTopics
+
+__all__ = ["ProvisionResult", "provision_topics"]
+
+
+@dataclass
+class ProvisionResult:
+    tenant: str
+    changes: list[str] = field(default_factory=list)
+
+
+def provision_topics(
+    admin: PulsarAdmin, *, tenant: str, partitions: int = 4, cluster: str = "standalone"
+) -> ProvisionResult:
+    topics = TenantTopics(tenant)
+    result = ProvisionResult(tenant)
+    if admin.get_tenant(tenant) is None:
+        admin.create_tenant(tenant, admin_roles=[], clusters=[cluster])
+        result.changes.append(f"tenant {tenant}")
+    if admin.create_namespace(topics.namespace):
+        result.changes.append(f"namespace {topics.namespace}")
+    if admin.create_partitioned_topic(topics.reports, partitions=partitions):
+        result.changes.append(f"topic {topics.reports} ({partitions} partitions)")
+    for topic in (topics.alerts, topics.dlq, topics.alert_log):
+        if admin.create_topic(topic):
+            result.changes.append(f"topic {topic}")
+    # No producer may register a schema of its own: the contract's are registered here.
+    if admin.get_namespace_policy(topics.namespace, "isAllowAutoUpdateSchema") is not False:
+        admin.set_namespace_policy(topics.namespace, "isAllowAutoUpdateSchema", False)
+        result.changes.append(f"schema auto-update off on {topics.namespace}")
+    for topic, model in ((topics.reports, Report), (topics.alerts, Alert)):
+        wanted = schema_payload(model)
+        current = admin.get_schema(topic)
+        if current is None or current.get("data") != wanted["schema"]:
+            admin.upload_schema(topic, wanted)
+            result.changes.append(f"schema {model.__name__} on {topic}")
+    # Enforced on reports only: producers without the contract's schema are refused. The
+    # alerts topic keeps its registered schema but admits the alert function's schemaless
+    # context.publish producer (the Python runtime cannot attach a schema to it).
+    if admin.get_topic_policy(topics.reports, "schemaValidationEnforced") is not True:
+        admin.set_topic_policy(topics.reports, "schemaValidationEnforced", True)
+        result.changes.append(f"schema validation enforced on {topics.reports}")
+    return result

@@ -1,0 +1,68 @@
+"""The real local stack for integration tests: its own state dir and ports, so a running demo
+stack is left alone. Started once per session; stopped at the end if this session started it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pulsar
+import pytest
+from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
+from peacewatch.platform.stack.manager import Stack
+from rich.console import Console
+
+TEST_STATE = Path(os.environ.get("PEACEWATCH_TEST_STATE_DIR", Path.home() / ".local/state/peacewatch-test"))
+
+
+def test_settings() -> Settings:
+    return Settings(
+        state_dir=TEST_STATE,
+        pulsar=PulsarSettings(
+            broker_port=26650, web_port=28080, bookie_port=23181, stream_storage_port=24181
+        ),
+        minio=MinioSettings(port=29000, console_port=29001),
+    )
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return test_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Stack]:
+    stack = Stack(settings=settings, console=Console(stderr=True))
+    already_up = all(s.healthy for s in stack.status())
+    if not already_up:
+        stack.down()
+        shutil.rmtree(settings.state_dir, ignore_errors=True)  # fresh broker data each session
+        stack.up()
+    yield stack
+    if not already_up and not os.environ.get("PEACEWATCH_TEST_KEEP_STACK"):
+        stack.down()
+
+
+@pytest.fixture
+def admin(stack: Stack, settings: Settings) -> Iterator[PulsarAdmin]:
+    with pulsar_admin(settings) as client:
+        yield client
+
+
+@pytest.fixture
+def client(stack: Stack, settings: Settings) -> Iterator[pulsar.Client]:
+    c = pulsar_client(settings)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def tenant_names() -> tuple[str, str]:
+    """Two fresh tenant names per test: runs never see each other's data."""
+    run = uuid.uuid4().hex[:6]
+    return f"it-{run}-north", f"it-{run}-south"
