@@ -7,6 +7,7 @@ error answer into PulsarAdminError with the broker's own reason.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,15 @@ import httpx
 from peacewatch.platform.errors import PulsarAdminError
 
 __all__ = ["PulsarAdmin"]
+
+_NOT_READY_RETRIES = 20
+
+
+def _rewind_files(kwargs: dict[str, Any]) -> None:
+    for value in (kwargs.get("files") or {}).values():
+        handle = value[1]
+        if hasattr(handle, "seek"):
+            handle.seek(0)
 
 
 def _topic_path(topic: str) -> str:
@@ -47,15 +57,21 @@ class PulsarAdmin:
         ok_statuses: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> httpx.Response:
-        try:
-            resp = self._http.request(method, path, json=json_body, **kwargs)
-        except httpx.HTTPError as exc:
-            raise PulsarAdminError(
-                method=method,
-                path=path,
-                status=0,
-                reason=f"{exc.__class__.__name__}: {exc} (is the stack up? `peacewatch stack up`)",
-            ) from exc
+        for attempt in range(_NOT_READY_RETRIES + 1):
+            try:
+                resp = self._http.request(method, path, json=json_body, **kwargs)
+            except httpx.HTTPError as exc:
+                raise PulsarAdminError(
+                    method=method,
+                    path=path,
+                    status=0,
+                    reason=f"{exc.__class__.__name__}: {exc} (is the stack up? `peacewatch stack up`)",
+                ) from exc
+            # A worker that just started (or lost its leader) answers 503 for a few seconds.
+            if resp.status_code != 503 or attempt == _NOT_READY_RETRIES:
+                break
+            _rewind_files(kwargs)
+            time.sleep(1.0)
         if resp.is_success or resp.status_code in ok_statuses:
             return resp
         raise PulsarAdminError(method=method, path=path, status=resp.status_code, reason=_reason(resp))

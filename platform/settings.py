@@ -27,6 +27,7 @@ class PulsarSettings(BaseModel):
     broker_port: int = 6650
     web_port: int = 8080
     bookie_port: int = 3181
+    zookeeper_port: int = 2181
     stream_storage_port: int = 4181
     # Heap stays <= 1 GiB: the machine has 2 cores and other components share it.
     heap: str = "1g"
@@ -37,7 +38,7 @@ class PulsarSettings(BaseModel):
         description="Jetty threads; the worker's package upload calls back into the same server, "
         "so a small pool (the default is 2 x cores) deadlocks function registration.",
     )
-    startup_timeout_s: float = 180.0
+    startup_timeout_s: float = 120.0
 
     @property
     def service_url(self) -> str:

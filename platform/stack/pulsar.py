@@ -55,6 +55,9 @@ class PulsarRunner:
             # The in-process bookie reads this file too: keep it on loopback and a known port.
             "listeningInterface": "lo",
             "bookiePort": str(p.bookie_port),
+            # Standalone takes its ZooKeeper port from here (its --zookeeper-port is ignored).
+            "metadataStoreUrl": f"zk:{p.host}:{p.zookeeper_port}",
+            "configurationMetadataStoreUrl": f"zk:{p.host}:{p.zookeeper_port}",
             "offloadersDirectory": str(self.home / "offloaders"),
             "narExtractionDirectory": str(self.dir / "nar"),
             # Topics are created by onboarding (partitioned reports); an auto-created
@@ -92,8 +95,28 @@ class PulsarRunner:
         worker.write_text(yaml.safe_dump(worker_conf, sort_keys=False))
         return broker, worker
 
+    def home_overlay(self) -> Path:
+        """A per-stack PULSAR_HOME made of links into the cached distribution.
+
+        bin/pulsar takes its home from its own path and `cd`s there, and standalone keeps
+        ZooKeeper's data at the relative path data/standalone/zookeeper. Without an overlay
+        every stack would write into - and share - the cache.
+        """
+        overlay = self.dir / "home"
+        (overlay / "bin").mkdir(parents=True, exist_ok=True)
+        for script in (self.home / "bin").iterdir():
+            link = overlay / "bin" / script.name
+            if not link.is_symlink():
+                link.symlink_to(script)
+        for entry in self.home.iterdir():
+            link = overlay / entry.name
+            if entry.name not in ("bin", "data", "logs") and not link.is_symlink():
+                link.symlink_to(entry)
+        return overlay
+
     def start(self) -> int:
         broker, worker = self.render_config()
+        home = self.home_overlay()
         p = self.settings.pulsar
         env = {
             **os.environ,
@@ -103,9 +126,12 @@ class PulsarRunner:
             "PULSAR_LOG_DIR": str(self.settings.logs_dir),
             "PULSAR_MEM": f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.direct_memory}",
             "PULSAR_STANDALONE_CONF": str(broker),
+            # ZooKeeper metadata: the BookKeeper table service (the state store of Python
+            # functions) only runs with it; the RocksDB default would leave state disabled.
+            "PULSAR_STANDALONE_USE_ZOOKEEPER": "1",
         }
         cmd = [
-            str(self.home / "bin" / "pulsar"),
+            str(home / "bin" / "pulsar"),
             "standalone",
             "--functions-worker-conf",
             str(worker),
@@ -132,7 +158,11 @@ class PulsarRunner:
                 if result["broker"]:
                     result["version"] = http.get("/admin/v2/brokers/version").text.strip()
                     workers = http.get("/admin/v2/worker/cluster")
-                    result["worker"] = workers.status_code == 200 and len(workers.json()) > 0
+                    # The worker answers 503 "Leader not yet ready" until a leader is elected.
+                    leader = http.get("/admin/v2/worker/cluster/leader")
+                    result["worker"] = (
+                        workers.status_code == 200 and len(workers.json()) > 0 and leader.status_code == 200
+                    )
         except httpx.HTTPError:
             pass
         return result

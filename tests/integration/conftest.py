@@ -24,7 +24,11 @@ def test_settings() -> Settings:
     return Settings(
         state_dir=TEST_STATE,
         pulsar=PulsarSettings(
-            broker_port=26650, web_port=28080, bookie_port=23181, stream_storage_port=24181
+            broker_port=26650,
+            web_port=28080,
+            bookie_port=23181,
+            stream_storage_port=24181,
+            zookeeper_port=22181,
         ),
         minio=MinioSettings(port=29000, console_port=29001),
     )
