@@ -1,14 +1,89 @@
-"""`peacewatch functions ...`"""
+"""`peacewatch functions ...` and `peacewatch alerts ...`"""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import typer
-from peacewatch.functions.smoke_check import run_smoke
-from peacewatch.platform.stack.manager import Stack
 from rich.console import Console
+from rich.table import Table
+
+from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerting
+from peacewatch.functions.alert_tail import follow_alerts, parse_since
+from peacewatch.functions.decision import AlertConfig
+from peacewatch.functions.smoke_check import run_smoke
+from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
 
 app = typer.Typer(help="Pulsar Functions: deploy, watch and remove.")
+alerts_app = typer.Typer(help="The officers' alert feed.")
 console = Console()
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant whose alert function to deploy"),
+    threshold: int = typer.Option(20, min=0, max=101, help="A peacescore below this raises an alert"),
+    cooldown: float = typer.Option(
+        0.0, "--cooldown", min=0, help="Seconds between alerts per citizen (0 = off)"
+    ),
+    parallelism: int = typer.Option(1, min=1, max=16, help="Function instances"),
+) -> None:
+    """Package and create (or update) the tenant's alert function on the functions worker."""
+    settings: Settings = ctx.obj
+    validate_tenant_name(tenant)
+    config = AlertConfig(threshold=threshold, cooldown_s=cooldown)
+    with pulsar_admin(settings) as admin:
+        if admin.get_tenant(tenant) is None:
+            raise PeacewatchError(
+                f"tenant {tenant!r} is not onboarded: run `peacewatch tenants add {tenant}`"
+            )
+        with console.status(f"Deploying {tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME} ..."):
+            outcome = deploy_alerting(
+                settings, admin, tenant=tenant, config=config, parallelism=parallelism, console=console
+            )
+    console.print(
+        f"[green]{outcome}[/] {tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME}: threshold {threshold}, "
+        f"cooldown {cooldown:g}s, parallelism {parallelism}"
+    )
+
+
+@app.command()
+def status(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
+    """Instances of the tenant's alert function: running, processed, errors, latency."""
+    with pulsar_admin(ctx.obj) as admin:
+        if admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME) is None:
+            raise PeacewatchError(
+                f"no alert function for {tenant!r}: run `peacewatch functions deploy -t {tenant}`"
+            )
+        st = admin.function_status(tenant, NAMESPACE, ALERT_FUNCTION_NAME)
+    table = Table(
+        "instance", "running", "received", "processed", "user errors", "system errors", "avg ms", "error"
+    )
+    for inst in st.get("instances", []):
+        s = inst["status"]
+        table.add_row(
+            str(inst["instanceId"]), "yes" if s["running"] else "[red]no[/]", str(s["numReceived"]),
+            str(s["numSuccessfullyProcessed"]), str(s["numUserExceptions"]), str(s["numSystemExceptions"]),
+            f"{s['averageLatency']:.2f}", s.get("error") or "",
+        )  # fmt: skip
+    console.print(
+        f"{tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME}: {st['numRunning']}/{st['numInstances']} running"
+    )
+    console.print(table)
+
+
+@app.command()
+def delete(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
+    """Remove the tenant's alert function (its topics and data stay)."""
+    with pulsar_admin(ctx.obj) as admin:
+        gone = admin.delete_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)
+    console.print("deleted" if gone else "there was no alert function")
 
 
 @app.command()
@@ -21,3 +96,40 @@ def smoke(ctx: typer.Context) -> None:
         f"[green]ok[/] sent {result.sent!r}, got {result.received!r} "
         f"(deployed in {result.deploy_s:.1f}s, round trip {result.roundtrip_ms:.0f} ms)"
     )
+
+
+@alerts_app.command()
+def tail(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", "-t"),
+    since: str | None = typer.Option(
+        None, help="Start this far back, e.g. 10m, 2h (default: new alerts only)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line, for machines"),
+    limit: int | None = typer.Option(None, min=1, help="Stop after this many alerts"),
+    idle_timeout: float | None = typer.Option(
+        None, min=0.1, help="Stop after this many seconds without alerts"
+    ),
+) -> None:
+    """Follow the tenant's alert log live."""
+    validate_tenant_name(tenant)
+    window = parse_since(since) if since else None
+    client = pulsar_client(ctx.obj)
+    try:
+        for alert in follow_alerts(
+            client, tenant=tenant, since=window, idle_timeout_s=idle_timeout, limit=limit
+        ):
+            if as_json:
+                print(json.dumps(alert), flush=True)
+                continue
+            seen = datetime.fromisoformat(alert["ts"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            console.print(
+                f"[bold red]ALERT[/] {seen}  [bold]{alert['citizen']}[/] ({alert['citizen_id']}) "
+                f"peacescore [red]{alert['peacescore']}[/] < {alert['threshold']}  "
+                f"drone {alert['drone']} at {alert['lat']:.5f},{alert['lon']:.5f}",
+                highlight=False,
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()

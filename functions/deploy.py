@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["FunctionSpec", "delete_function", "deploy_function", "wait_running"]
 
@@ -34,6 +35,7 @@ class FunctionSpec(BaseModel):
     )
     parallelism: int = Field(default=1, ge=1, le=64)
     subscription_name: str | None = None
+    subscription_position: Literal["Latest", "Earliest"] = "Latest"
     cpu: float | None = None
 
     def function_config(self, *, package: Path) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class FunctionSpec(BaseModel):
             "parallelism": self.parallelism,
             "autoAck": True,
             "cleanupSubscription": False,
+            "subscriptionPosition": self.subscription_position,
         }
         if self.output:
             config["output"] = self.output

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulsar
+
 from peacewatch.functions.deploy import FunctionSpec, delete_function, deploy_function, wait_running
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.errors import PeacewatchError

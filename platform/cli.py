@@ -6,6 +6,10 @@ import sys
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from peacewatch.functions.cli import alerts_app
 from peacewatch.functions.cli import app as functions_app
 from peacewatch.platform.demo import run_demo
 from peacewatch.platform.errors import PeacewatchError
@@ -13,8 +17,6 @@ from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.cli import app as stack_app
 from peacewatch.simulator.cli import simulate
 from peacewatch.tenants.cli import app as tenants_app
-from pydantic import ValidationError
-from rich.console import Console
 
 app = typer.Typer(
     name="peacewatch",
@@ -25,6 +27,7 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(functions_app, name="functions")
+app.add_typer(alerts_app, name="alerts")
 app.command()(simulate)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulsar
+
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 

@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from peacewatch.platform.errors import InvalidReport
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -20,6 +19,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from peacewatch.platform.errors import InvalidReport
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -6,6 +6,9 @@ import threading
 from datetime import UTC, datetime
 
 import pulsar
+from rich.console import Console
+from rich.table import Table
+
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.contract import parse_report
@@ -16,8 +19,6 @@ from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 from peacewatch.tenants.provisioning import provision_topics
-from rich.console import Console
-from rich.table import Table
 
 __all__ = ["EXAMPLE_TENANTS", "run_demo"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from peacewatch.platform.errors import PulsarAdminError
 
 __all__ = ["PulsarAdmin"]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+
 from peacewatch.platform.contract import SCHEMA_VERSION
 from peacewatch.simulator.activity import agitation_factor, crowd_factor
 from peacewatch.simulator.config import Hotspot, SimulationConfig

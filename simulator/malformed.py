@@ -6,6 +6,7 @@ import random
 from typing import Literal
 
 import orjson
+
 from peacewatch.simulator.report_dict import ReportDict, encode_report
 
 __all__ = ["MALFORMED_KINDS", "MalformedKind", "corrupt"]

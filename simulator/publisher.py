@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pulsar
+
 from peacewatch.platform.contract import Report
 from peacewatch.platform.schema_registry import ContractSchema
 from peacewatch.platform.topics import TenantTopics

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
+
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
 from peacewatch.tenants.provisioning import provision_topics
-from rich.console import Console
 
 app = typer.Typer(help="Police forces as Pulsar tenants.")
 console = Console()

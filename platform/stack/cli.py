@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import typer
-from peacewatch.platform.settings import Settings
-from peacewatch.platform.stack.manager import ComponentStatus, Stack
 from rich.console import Console
 from rich.table import Table
+
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.manager import ComponentStatus, Stack
 
 app = typer.Typer(help="The local stack: Apache Pulsar standalone (with functions worker) and MinIO.")
 console = Console()

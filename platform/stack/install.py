@@ -16,10 +16,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from peacewatch.platform.errors import InstallError
-from peacewatch.platform.settings import Settings
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from peacewatch.platform.errors import InstallError
+from peacewatch.platform.settings import Settings
 
 __all__ = ["check_tools", "ensure_minio", "ensure_pulsar", "maven_artifact", "pulsar_home"]
 

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from rich.console import Console
+
 from peacewatch.platform.errors import StackError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_minio, ensure_pulsar, minio_binary, pulsar_home
 from peacewatch.platform.stack.minio import MinioRunner
 from peacewatch.platform.stack.process import ManagedProcess, port_open
 from peacewatch.platform.stack.pulsar import PulsarRunner
-from rich.console import Console
 
 __all__ = ["ComponentStatus", "Stack"]
 

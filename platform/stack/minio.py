@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from minio import Minio
+
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.process import ManagedProcess
 

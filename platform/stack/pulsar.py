@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import yaml
+
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.process import ManagedProcess
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pulsar
 import pytest
+from rich.console import Console
+
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
 from peacewatch.platform.stack.manager import Stack
-from rich.console import Console
 
 TEST_STATE = Path(os.environ.get("PEACEWATCH_TEST_STATE_DIR", Path.home() / ".local/state/peacewatch-test"))
 

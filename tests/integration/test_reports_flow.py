@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pulsar
 import pytest
+
 from peacewatch.platform.contract import parse_report
 from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig

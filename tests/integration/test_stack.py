@@ -5,6 +5,7 @@ import sys
 
 import pulsar
 import pytest
+
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.platform.contract import Report
 from peacewatch.platform.schema_registry import ContractSchema

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from peacewatch.platform.contract import Alert, Report, alert_id_for, parse_report
 from peacewatch.platform.errors import InvalidReport
 

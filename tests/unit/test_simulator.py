@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from peacewatch.platform.contract import parse_report
 from peacewatch.platform.errors import InvalidReport
 from peacewatch.simulator.activity import agitation_factor, crowd_factor

@@ -1,0 +1,55 @@
+"""Deploy the alert function of one tenant."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rich.console import Console
+
+from peacewatch.functions.decision import AlertConfig
+from peacewatch.functions.deploy import FunctionSpec, deploy_function, wait_running
+from peacewatch.functions.packaging import build_function_zip
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.topics import NAMESPACE, TenantTopics
+
+__all__ = ["ALERT_FUNCTION_NAME", "alert_function_spec", "deploy_alerting"]
+
+ALERT_FUNCTION_NAME = "alerting"
+
+
+def alert_function_spec(tenant: str, *, config: AlertConfig, parallelism: int = 1) -> FunctionSpec:
+    topics = TenantTopics(tenant)
+    return FunctionSpec(
+        tenant=tenant,
+        namespace=NAMESPACE,
+        name=ALERT_FUNCTION_NAME,
+        class_name="peacewatch.functions.alerting.AlertFunction",
+        inputs=[topics.reports],
+        output=None,  # alerts go out through context.publish, several per report if need be
+        log_topic=topics.alert_log,
+        user_config={"threshold": config.threshold, "cooldown_s": config.cooldown_s},
+        processing_guarantees="MANUAL",
+        parallelism=parallelism,
+        subscription_name="alerting",
+        # Reports that arrived before the first deploy still raise their alerts.
+        subscription_position="Earliest",
+    )
+
+
+def deploy_alerting(
+    settings: Settings,
+    admin: PulsarAdmin,
+    *,
+    tenant: str,
+    config: AlertConfig,
+    parallelism: int = 1,
+    wait: bool = True,
+    console: Console | None = None,
+) -> Literal["created", "updated"]:
+    package = build_function_zip(settings, console=console)
+    spec = alert_function_spec(tenant, config=config, parallelism=parallelism)
+    outcome = deploy_function(admin, spec, package=package)
+    if wait:
+        wait_running(admin, spec)
+    return outcome

@@ -1,0 +1,63 @@
+"""Follow a tenant's alert log (the officers' feed) from a point in time."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pulsar
+
+from peacewatch.functions.alert_log import parse_alert_line
+from peacewatch.platform.topics import TenantTopics
+
+__all__ = ["follow_alerts", "parse_since"]
+
+_SINCE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str) -> timedelta:
+    """'10m' -> 10 minutes (s, m, h, d)."""
+    match = _SINCE.match(text.strip())
+    if not match:
+        raise ValueError(f"invalid --since {text!r}: use a number and a unit, e.g. 30s, 10m, 2h, 1d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def follow_alerts(
+    client: pulsar.Client,
+    *,
+    tenant: str,
+    since: timedelta | None,
+    idle_timeout_s: float | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Alerts from the log topic, oldest first, then live. Stops after `limit` alerts or
+    `idle_timeout_s` without one (None: follow until interrupted)."""
+    topic = TenantTopics(tenant).alert_log
+    start = pulsar.MessageId.earliest if since is not None else pulsar.MessageId.latest
+    reader = client.create_reader(topic, start)
+    try:
+        if since is not None:
+            reader.seek(int((time.time() - since.total_seconds()) * 1000))
+        seen = 0
+        last = time.monotonic()
+        while limit is None or seen < limit:
+            try:
+                msg = reader.read_next(timeout_millis=500)
+            except pulsar.Timeout:
+                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    return
+                continue
+            fields = parse_alert_line(msg.data().decode(errors="replace"))
+            if fields is None:
+                continue
+            fields["logged_at_ms"] = msg.publish_timestamp()
+            last = time.monotonic()
+            seen += 1
+            yield fields
+    finally:
+        reader.close()

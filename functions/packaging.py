@@ -1,0 +1,91 @@
+"""Package a Python function as the Pulsar docs describe: NAME.zip holding NAME/src (our code)
+and NAME/deps (wheels the instance pip-installs, no index needed), so it runs on any worker
+whose Python has pulsar-client - not only on ours."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from rich.console import Console
+
+from peacewatch.platform.errors import InstallError
+from peacewatch.platform.settings import Settings
+
+__all__ = ["ALERTING_MODULES", "build_function_zip"]
+
+# The alert function and what it imports from peacewatch; nothing else ships.
+ALERTING_MODULES = (
+    "peacewatch.platform.contract",
+    "peacewatch.platform.errors",
+    "peacewatch.functions",
+    "peacewatch.functions.decision",
+    "peacewatch.functions.alert_log",
+    "peacewatch.functions.alerting",
+)
+ALERTING_DEPENDENCIES = (
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-extensions",
+    "typing-inspection",
+)
+
+
+def _source_file(module: str) -> tuple[str, Path]:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise InstallError(f"cannot find the source of {module}")
+    origin = Path(spec.origin)
+    arcname = module.replace(".", "/") + ("/__init__.py" if origin.name == "__init__.py" else ".py")
+    return arcname, origin
+
+
+def _dependency_wheels(settings: Settings, names: tuple[str, ...], *, console: Console) -> list[Path]:
+    """Wheels of the versions installed here, for this interpreter, downloaded once into the cache."""
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    wheel_dir = settings.cache_dir / "function-deps" / tag
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in names]
+    stamp = wheel_dir / ".pins"
+    if stamp.exists() and stamp.read_text() == "\n".join(pins):
+        return sorted(wheel_dir.glob("*.whl"))
+    with console.status("Downloading the alert function's dependency wheels ..."):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+             "--dest", str(wheel_dir), *pins],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise InstallError(f"pip download of {', '.join(pins)} failed: {proc.stderr.strip()[-400:]}")
+    stamp.write_text("\n".join(pins))
+    wanted = {p.split("==")[0].replace("-", "_").lower() for p in pins}
+    return sorted(w for w in wheel_dir.glob("*.whl") if w.name.split("-")[0].lower() in wanted)
+
+
+def build_function_zip(
+    settings: Settings,
+    *,
+    name: str = "alerting",
+    modules: tuple[str, ...] = ALERTING_MODULES,
+    dependencies: tuple[str, ...] = ALERTING_DEPENDENCIES,
+    console: Console | None = None,
+) -> Path:
+    console = console or Console(stderr=True)
+    wheels = _dependency_wheels(settings, dependencies, console=console)
+    out_dir = settings.cache_dir / "functions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{name}.zip"
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for module in modules:
+            arcname, origin = _source_file(module)
+            zf.write(origin, f"{name}/src/{arcname}")
+        for wheel in wheels:
+            zf.write(wheel, f"{name}/deps/{wheel.name}")
+    tmp.replace(target)
+    return target

@@ -1,0 +1,150 @@
+"""The alert function on the real functions worker: two tenants, thresholds, DLQ, cooldown, updates."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pulsar
+import pytest
+
+from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerting
+from peacewatch.functions.alert_log import parse_alert_line
+from peacewatch.functions.alerting import DLQ_ERROR_PROPERTY
+from peacewatch.functions.decision import AlertConfig
+from peacewatch.platform.contract import Alert, alert_id_for
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.topics import NAMESPACE, TenantTopics
+from peacewatch.tenants.provisioning import provision_topics
+
+from .alerting_helpers import publish, read_all, report
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def forces(stack, settings: Settings) -> Iterator[dict[str, AlertConfig]]:  # type: ignore[no-untyped-def]
+    """Three fresh tenants with their alert functions deployed."""
+    run = uuid.uuid4().hex[:6]
+    configs = {
+        f"al-{run}-north": AlertConfig(threshold=20),
+        f"al-{run}-south": AlertConfig(threshold=35),
+        f"al-{run}-cool": AlertConfig(threshold=20, cooldown_s=600),
+    }
+    with PulsarAdmin(web_url=settings.pulsar.web_url) as admin:
+        for tenant, config in configs.items():
+            provision_topics(admin, tenant=tenant, partitions=2)
+            deploy_alerting(settings, admin, tenant=tenant, config=config)
+        yield configs
+        for tenant in configs:
+            admin.delete_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)
+
+
+def _alerts(client: pulsar.Client, tenant: str, *, expected: int) -> list[Alert]:
+    messages = read_all(client, TenantTopics(tenant).alerts, expected=expected)
+    return [Alert.model_validate_json(m.data()) for m in messages]
+
+
+def test_exact_alerts_log_lines_and_dlq_per_tenant(
+    client: pulsar.Client, forces: dict[str, AlertConfig]
+) -> None:
+    north, south, _ = forces
+    # The same situations in both forces; south's threshold (35) also catches the 25.
+    n1, n2 = report(("c1", 10), ("c2", 50)), report(("c3", 25))
+    s1, s2 = report(("c1", 10), ("c2", 50)), report(("c3", 25))
+    bad_json = b'{"schema_version": 1, "report_id": "'
+    out_of_range = json.dumps({**json.loads(report(("c4", 5)).to_json()), "lat": 123.4}).encode()
+    publish(
+        client,
+        north,
+        [("d-1", n1.to_json()), ("d-2", n2.to_json()), ("d-3", bad_json), ("d-4", out_of_range)],
+    )
+    publish(client, south, [("d-1", s1.to_json()), ("d-2", s2.to_json()), ("d-3", bad_json)])
+
+    north_alerts = _alerts(client, north, expected=1)
+    south_alerts = _alerts(client, south, expected=2)
+    assert [a.alert_id for a in north_alerts] == [alert_id_for(n1.report_id, "c1")]
+    assert sorted(a.alert_id for a in south_alerts) == sorted(
+        [alert_id_for(s1.report_id, "c1"), alert_id_for(s2.report_id, "c3")]
+    )
+    a = north_alerts[0]
+    assert (a.tenant, a.report_id, a.drone_id, a.citizen_id, a.name) == (
+        north,
+        n1.report_id,
+        n1.drone_id,
+        "c1",
+        "Citizen c1",
+    )
+    assert (a.peacescore, a.threshold, a.lat, a.lon, a.ts) == (10, 20, n1.lat, n1.lon, n1.ts)
+    assert {x.threshold for x in south_alerts} == {35}
+    assert all(x.tenant == south for x in south_alerts)  # nothing crossed over
+
+    # Alerts are keyed by citizen and carry the report's event time.
+    raw = read_all(client, TenantTopics(south).alerts, expected=2)
+    assert sorted(m.partition_key() for m in raw) == ["c1", "c3"]
+    assert {m.event_timestamp() for m in raw} == {
+        int(s1.ts.timestamp() * 1000),
+        int(s2.ts.timestamp() * 1000),
+    }
+
+    # Officers' feed: one WARNING line per alert on the tenant's own log topic.
+    for tenant, alerts in ((north, north_alerts), (south, south_alerts)):
+        lines = [
+            m.data().decode() for m in read_all(client, TenantTopics(tenant).alert_log, expected=len(alerts))
+        ]
+        parsed = [p for p in map(parse_alert_line, lines) if p is not None]
+        assert sorted(p["alert_id"] for p in parsed) == sorted(str(x.alert_id) for x in alerts)
+        assert all("WARN" in line for line in lines if "ALERT " in line)
+        assert {p["tenant"] for p in parsed} == {tenant}
+
+    # Invalid reports: original bytes in the tenant's DLQ, reason in a property.
+    north_dlq = read_all(client, TenantTopics(north).dlq, expected=2)
+    by_payload = {m.data(): m.properties() for m in north_dlq}
+    assert set(by_payload) == {bad_json, out_of_range}
+    assert by_payload[bad_json][DLQ_ERROR_PROPERTY].startswith("not valid JSON")
+    assert by_payload[out_of_range][DLQ_ERROR_PROPERTY].startswith(
+        "lat: Input should be less than or equal to 90"
+    )
+    assert by_payload[out_of_range]["source_topic"].startswith(TenantTopics(north).reports)
+    south_dlq = read_all(client, TenantTopics(south).dlq, expected=1)
+    assert [m.data() for m in south_dlq] == [bad_json]
+
+
+def test_cooldown_gives_one_alert_per_window(client: pulsar.Client, forces: dict[str, AlertConfig]) -> None:
+    tenant = list(forces)[2]
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    first = report(("c-agitated", 4), drone="d-1", ts=t0)
+    seen_again = report(("c-agitated", 6), drone="d-2", ts=t0 + timedelta(seconds=30))
+    after_window = report(("c-agitated", 5), drone="d-3", ts=t0 + timedelta(seconds=700))
+    for r in (first, seen_again):
+        publish(client, tenant, [(r.drone_id, r.to_json())])
+        time.sleep(0.5)
+    assert [a.report_id for a in _alerts(client, tenant, expected=1)] == [first.report_id]
+    publish(client, tenant, [(after_window.drone_id, after_window.to_json())])
+    alerts = _alerts(client, tenant, expected=2)
+    assert [a.report_id for a in alerts] == [first.report_id, after_window.report_id]
+
+
+def test_redeploy_with_a_new_threshold_takes_effect(
+    client: pulsar.Client, forces: dict[str, AlertConfig], settings: Settings, admin: PulsarAdmin
+) -> None:
+    tenant = next(iter(forces))  # threshold 20: a 30 raises nothing yet
+    before = report(("c-thirty", 30))
+    publish(client, tenant, [(before.drone_id, before.to_json())])
+    assert deploy_alerting(settings, admin, tenant=tenant, config=AlertConfig(threshold=40)) == "updated"
+    assert admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)["userConfig"]["threshold"] == 40
+    # The worker restarts the instance with the new config; probe until it answers.
+    deadline = time.monotonic() + 90
+    found: list[Alert] = []
+    while not found and time.monotonic() < deadline:
+        probe = report(("c-thirty", 30))
+        publish(client, tenant, [(probe.drone_id, probe.to_json())])
+        time.sleep(2)
+        found = [a for a in _alerts(client, tenant, expected=0) if a.citizen_id == "c-thirty"]
+    assert found, "no alert with the new threshold within 90 s"
+    assert {a.threshold for a in found} == {40}
+    assert before.report_id not in {a.report_id for a in found}  # processed under the old threshold

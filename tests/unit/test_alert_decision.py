@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import uuid
+import zipfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from peacewatch.functions.alert_log import format_alert_line, parse_alert_line
+from peacewatch.functions.alert_tail import parse_since
+from peacewatch.functions.decision import AlertConfig, bad_citizens, cooldown_allows, decide
+from peacewatch.platform.contract import Citizen, Report, alert_id_for
+
+T0 = datetime(2026, 11, 2, 22, 15, tzinfo=UTC)
+NOW = T0 + timedelta(seconds=1)
+
+
+def _report(*scores: tuple[str, int], ts: datetime = T0, drone: str = "north-d0001") -> Report:
+    return Report(
+        report_id=uuid.uuid4(),
+        drone_id=drone,
+        ts=ts,
+        lat=48.85,
+        lon=2.35,
+        battery_pct=50.0,
+        citizens=[Citizen(citizen_id=cid, name=f"Name {cid}", peacescore=s) for cid, s in scores],
+        words=[],
+    )
+
+
+def test_only_citizens_below_the_threshold_alert() -> None:
+    report = _report(("c1", 19), ("c2", 20), ("c3", 0), ("c4", 85))
+    alerts = decide(report, tenant="north", config=AlertConfig(threshold=20), raised_at=NOW)
+    assert [a.citizen_id for a in alerts] == ["c1", "c3"]
+    first = alerts[0]
+    assert first.alert_id == alert_id_for(report.report_id, "c1")
+    assert (first.tenant, first.drone_id, first.lat, first.lon) == ("north", "north-d0001", 48.85, 2.35)
+    assert (first.name, first.peacescore, first.threshold, first.ts, first.raised_at) == (
+        "Name c1",
+        19,
+        20,
+        T0,
+        NOW,
+    )
+
+
+def test_threshold_is_the_tenants() -> None:
+    report = _report(("c1", 25))
+    assert decide(report, tenant="t", config=AlertConfig(threshold=20), raised_at=NOW) == []
+    assert len(decide(report, tenant="t", config=AlertConfig(threshold=30), raised_at=NOW)) == 1
+
+
+def test_a_citizen_listed_twice_alerts_once() -> None:
+    report = _report(("c1", 3), ("c1", 4))
+    assert [c.peacescore for c in bad_citizens(report, threshold=20)] == [3]
+
+
+def test_redelivered_report_gives_the_same_alert_ids() -> None:
+    report = _report(("c1", 3), ("c2", 5))
+    first = decide(report, tenant="t", config=AlertConfig(), raised_at=NOW)
+    again = decide(report, tenant="t", config=AlertConfig(), raised_at=NOW + timedelta(minutes=5))
+    assert [a.alert_id for a in first] == [a.alert_id for a in again]
+
+
+@pytest.mark.parametrize(
+    ("last", "event", "cooldown", "allowed"),
+    [
+        (None, 1000.0, 600.0, True),  # never alerted
+        (1000.0, 1030.0, 600.0, False),  # another drone, 30 s later
+        (1000.0, 1599.9, 600.0, False),
+        (1000.0, 1600.0, 600.0, True),  # window over
+        (1000.0, 700.0, 600.0, False),  # late report from inside the window
+        (1000.0, 1001.0, 0.0, True),  # cooldown off
+    ],
+)
+def test_cooldown_rule(last: float | None, event: float, cooldown: float, allowed: bool) -> None:
+    assert cooldown_allows(last_alert_ts=last, event_ts=event, cooldown_s=cooldown) is allowed
+
+
+def test_decide_consults_the_cooldown_state_per_citizen() -> None:
+    report = _report(("c1", 3), ("c2", 4))
+    state = {"c1": T0.timestamp() - 30}  # c1 alerted 30 s ago by another drone
+    asked: list[str] = []
+
+    def last(cid: str) -> float | None:
+        asked.append(cid)
+        return state.get(cid)
+
+    alerts = decide(report, tenant="t", config=AlertConfig(cooldown_s=600), raised_at=NOW, last_alert_ts=last)
+    assert [a.citizen_id for a in alerts] == ["c2"]
+    assert asked == ["c1", "c2"]
+    asked.clear()
+    decide(report, tenant="t", config=AlertConfig(cooldown_s=0), raised_at=NOW, last_alert_ts=last)
+    assert asked == []  # no state reads when the cooldown is off
+
+
+def test_alert_log_line_round_trips() -> None:
+    alert = decide(_report(("c000001", 7)), tenant="north-precinct", config=AlertConfig(), raised_at=NOW)[0]
+    line = format_alert_line(alert)
+    assert line.startswith("ALERT tenant=north-precinct drone=north-d0001 lat=48.85000 lon=2.35000")
+    parsed = parse_alert_line(f"[2026-11-02 22:15:01 +0000] [WARNING] alerting.py: {line}")
+    assert parsed is not None
+    assert parsed["citizen"] == "Name c000001"
+    assert parsed["citizen_id"] == "c000001"
+    assert parsed["peacescore"] == 7
+    assert parsed["threshold"] == 20
+    assert parsed["alert_id"] == str(alert.alert_id)
+    assert parsed["lat"] == pytest.approx(48.85)
+    assert parse_alert_line("[..] [INFO] python_instance.py: Starting Python instance") is None
+
+
+def test_parse_since() -> None:
+    assert parse_since("10m") == timedelta(minutes=10)
+    assert parse_since("2h") == timedelta(hours=2)
+    with pytest.raises(ValueError, match=r"e\.g\. 30s"):
+        parse_since("ten minutes")
+
+
+def test_function_package_is_self_contained(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from peacewatch.functions.packaging import build_function_zip
+    from peacewatch.platform.settings import Settings
+
+    settings = Settings(state_dir=tmp_path / "state")  # cache stays shared: wheels download once
+    package = build_function_zip(settings, console=Console(quiet=True))
+    names = zipfile.ZipFile(package).namelist()
+    assert "alerting/src/peacewatch/functions/alerting.py" in names
+    assert "alerting/src/peacewatch/platform/contract.py" in names
+    assert "alerting/src/peacewatch/platform/cli.py" not in names  # only what the function imports
+    wheels = {n.split("/")[-1].split("-")[0].lower() for n in names if n.startswith("alerting/deps/")}
+    assert {"pydantic", "pydantic_core", "annotated_types", "typing_extensions"} <= wheels
