@@ -22,6 +22,7 @@ __all__ = ["ALERTING_MODULES", "build_function_zip"]
 ALERTING_MODULES = (
     "peacewatch.platform.contract",
     "peacewatch.platform.errors",
+    "peacewatch.platform.schema_registry",
     "peacewatch.functions",
     "peacewatch.functions.decision",
     "peacewatch.functions.alert_log",

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from peacewatch.functions.cli import alerts_app
 from peacewatch.functions.cli import app as functions_app
+from peacewatch.lakehouse.cli import app as lake_app
 from peacewatch.platform.demo import run_demo
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
@@ -28,6 +29,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(functions_app, name="functions")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(lake_app, name="lake")
 app.command()(simulate)
 
 
@@ -35,8 +37,8 @@ app.command()(simulate)
 def demo(
     ctx: typer.Context,
     drones: int = typer.Option(40, min=1, help="Drones per example tenant"),
-    minutes: int = typer.Option(240, min=1, help="Simulated minutes"),
-    speed: float = typer.Option(3600.0, min=1, help="Simulated seconds per wall second"),
+    minutes: int = typer.Option(180, min=1, help="Simulated minutes"),
+    speed: float = typer.Option(600.0, min=1, help="Simulated seconds per wall second"),
 ) -> None:
     """The main job: stack up, example tenants, simulated drones, reports flowing."""
     run_demo(ctx.obj, console=Console(), drones=drones, minutes=minutes, speed=speed)

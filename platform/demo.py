@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pulsar
 from rich.console import Console
 from rich.table import Table
 
+from peacewatch.functions.alert_deploy import deploy_alerting
+from peacewatch.functions.alert_tail import follow_alerts
+from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.contract import parse_report
@@ -23,6 +27,45 @@ from peacewatch.tenants.provisioning import provision_topics
 __all__ = ["EXAMPLE_TENANTS", "run_demo"]
 
 EXAMPLE_TENANTS = ("north-precinct", "south-precinct")
+# Each force picks its own threshold; south also rate-limits repeat alerts per citizen.
+EXAMPLE_ALERTING = {
+    "north-precinct": AlertConfig(threshold=20),
+    "south-precinct": AlertConfig(threshold=25, cooldown_s=600),
+}
+
+
+class _AlertFeed:
+    """Prints each tenant's alert log live, as an officer following it would see it."""
+
+    def __init__(self, client: pulsar.Client, tenants: tuple[str, ...], console: Console) -> None:
+        self.count = dict.fromkeys(tenants, 0)
+        self._client = client
+        self._console = console
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in tenants]
+
+    def _run(self, tenant: str) -> None:
+        while not self._stop.is_set():
+            for alert in follow_alerts(self._client, tenant=tenant, since=None, idle_timeout_s=0.5):
+                self.count[tenant] += 1
+                self._console.print(
+                    f"[bold red]ALERT[/] [dim]{tenant}[/] {alert['citizen']} ({alert['citizen_id']}) "
+                    f"peacescore [red]{alert['peacescore']}[/] seen by {alert['drone']} "
+                    f"at {alert['lat']:.5f},{alert['lon']:.5f}",
+                    highlight=False,
+                )
+                if self._stop.is_set():
+                    return
+
+    def __enter__(self) -> _AlertFeed:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
 
 
 class _Watcher:
@@ -74,7 +117,7 @@ class _Watcher:
 
 
 def run_demo(
-    settings: Settings, *, console: Console, drones: int = 40, minutes: int = 240, speed: float = 3600
+    settings: Settings, *, console: Console, drones: int = 40, minutes: int = 180, speed: float = 600
 ) -> None:
     console.rule("[bold]1. The real local stack")
     Stack(settings=settings, console=console).up()
@@ -92,11 +135,22 @@ def run_demo(
     smoke = run_smoke(settings)
     console.print(f"smoke function answered {smoke.received!r} in {smoke.roundtrip_ms:.0f} ms")
 
-    console.rule(f"[bold]4. {drones} drones per tenant, {minutes} simulated minutes at {speed:.0f}x")
+    console.rule("[bold]4. Alert functions, one per police force")
+    with pulsar_admin(settings) as admin:
+        for tenant, config in EXAMPLE_ALERTING.items():
+            outcome = deploy_alerting(settings, admin, tenant=tenant, config=config, console=console)
+            console.print(f"{tenant}: alert function {outcome} (threshold {config.threshold})")
+
+    console.rule(
+        f"[bold]5. {drones} drones per tenant, {minutes} simulated minutes at {speed:.0f}x: live alerts"
+    )
     client = pulsar_client(settings, io_threads=2)
     try:
         publisher = Publisher(client, tenants=list(EXAMPLE_TENANTS), bad_rate=0.002, seed=1)
-        with _Watcher(client, EXAMPLE_TENANTS) as watcher:
+        with (
+            _Watcher(client, EXAMPLE_TENANTS) as watcher,
+            _AlertFeed(client, EXAMPLE_TENANTS, console) as feed,
+        ):
             stats = run_simulation(
                 publisher,
                 config=SimulationConfig(drones=drones),
@@ -107,13 +161,15 @@ def run_demo(
             )
             publisher.close()
             _wait_for(watcher, stats.per_tenant)
-        table = Table("tenant", "published", "received", "malformed (for the DLQ)", "latest report")
+            time.sleep(2)  # the log topic batches for 100 ms; let the last alerts print
+        table = Table("tenant", "published", "received", "malformed (to the DLQ)", "alerts", "latest report")
         for t in EXAMPLE_TENANTS:
             table.add_row(
                 t,
                 f"{stats.per_tenant[t]:,}",
                 f"{watcher.received[t]:,}",
                 f"{watcher.invalid[t]:,}",
+                f"{feed.count[t]:,}",
                 watcher.latest.get(t, "-"),
             )
         console.print(table)
@@ -122,8 +178,6 @@ def run_demo(
 
 
 def _wait_for(watcher: _Watcher, published: dict[str, int], timeout_s: float = 30.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(watcher.received[t] < n for t, n in published.items()):
         time.sleep(0.2)

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
     minio: MinioSettings = Field(default_factory=MinioSettings)
     lake_bucket: str = "peacewatch-lake"
+    lake_dir: Path | None = Field(
+        default=None, description="A local directory for the Delta lake instead of MinIO (embedded mode)."
+    )
 
     @classmethod
     def settings_customise_sources(

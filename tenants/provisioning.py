@@ -46,10 +46,10 @@ def provision_topics(
         if current is None or current.get("data") != wanted["schema"]:
             admin.upload_schema(topic, wanted)
             result.changes.append(f"schema {model.__name__} on {topic}")
-    # Enforced on reports only: producers without the contract's schema are refused. The
-    # alerts topic keeps its registered schema but admits the alert function's schemaless
-    # context.publish producer (the Python runtime cannot attach a schema to it).
-    if admin.get_topic_policy(topics.reports, "schemaValidationEnforced") is not True:
-        admin.set_topic_policy(topics.reports, "schemaValidationEnforced", True)
-        result.changes.append(f"schema validation enforced on {topics.reports}")
+    # Enforced per topic, where the contract applies: producers that do not declare it are
+    # refused. The DLQ and the alert log carry raw bytes and text.
+    for topic in (topics.reports, topics.alerts):
+        if admin.get_topic_policy(topic, "schemaValidationEnforced") is not True:
+            admin.set_topic_policy(topic, "schemaValidationEnforced", True)
+            result.changes.append(f"schema validation enforced on {topic}")
     return result

@@ -1,0 +1,115 @@
+"""`peacewatch lake ...`"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.lake import lake_table
+from peacewatch.lakehouse.sink import DeltaSink, SinkStats
+from peacewatch.lakehouse.upkeep import maintain as maintain_table
+from peacewatch.lakehouse.upkeep import table_status
+from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
+
+app = typer.Typer(help="The Delta lake on MinIO: the sink, its status and upkeep.")
+console = Console()
+
+
+def _tenants(settings: Settings, tenant: str | None) -> list[str]:
+    if tenant:
+        return [validate_tenant_name(tenant)]
+    with pulsar_admin(settings) as admin:
+        return sorted(t for t in admin.tenants() if f"{t}/{NAMESPACE}" in admin.namespaces(t))
+
+
+def _stats_line(tenant: str, stats: SinkStats) -> str:
+    return (
+        f"{tenant}: received {stats.received:,}, written {stats.written:,}, commits {stats.commits:,}, "
+        f"invalid {stats.invalid:,}, duplicates skipped {stats.skipped_duplicates:,}, "
+        f"retries {stats.retries:,}"
+    )
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", "-t"),
+    name: str = typer.Option("sink", help="Consumer name (distinct per process when running several)"),
+    max_rows: int = typer.Option(50_000, min=1, help="Flush a batch at this many rows"),
+    max_age: float = typer.Option(5.0, min=0.1, help="... or when its first row is this many seconds old"),
+) -> None:
+    """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the last batch)."""
+    settings: Settings = ctx.obj
+    validate_tenant_name(tenant)
+    client = pulsar_client(settings, io_threads=2)
+    sink = DeltaSink(settings, client, tenant=tenant, name=name,
+                     policy=BatchPolicy(max_rows=max_rows, max_age_s=max_age))  # fmt: skip
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sink.stop())
+    console.print(f"sink for {tenant} running (Ctrl-C to stop)")
+    try:
+        with Live(console=console, refresh_per_second=2) as live:
+            last = 0.0
+
+            def refresh() -> bool:
+                nonlocal last
+                if time.monotonic() - last > 0.5:
+                    live.update(_stats_line(tenant, sink.stats))
+                    last = time.monotonic()
+                return False
+
+            stats = sink.run(until=refresh)
+    finally:
+        sink.close()
+        client.close()
+    console.print(_stats_line(tenant, stats))
+
+
+@app.command()
+def status(ctx: typer.Context, tenant: str | None = typer.Option(None, "--tenant", "-t")) -> None:
+    """Tables, versions, rows, files and freshness per tenant."""
+    settings: Settings = ctx.obj
+    table = Table("tenant", "table", "version", "rows", "files", "size", "last commit", "lag")
+    for t in _tenants(settings, tenant):
+        for name in ("reports", "alerts"):
+            st = table_status(lake_table(settings, tenant=t, name=name))  # type: ignore[arg-type]
+            if not st.exists:
+                table.add_row(t, name, "-", "-", "-", "-", "not created yet", "-")
+                continue
+            lag = st.lag_s
+            table.add_row(
+                t, name, str(st.version), f"{st.rows:,}", str(st.files), f"{st.size_bytes / 1e6:.1f} MB",
+                st.last_commit.strftime("%Y-%m-%d %H:%M:%S") if st.last_commit else "-",
+                f"{lag:.0f}s" if lag is not None else "-",
+            )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def maintain(
+    ctx: typer.Context,
+    tenant: str | None = typer.Option(None, "--tenant", "-t"),
+    retention_hours: float = typer.Option(168.0, min=0, help="Vacuum files unreferenced for this long"),
+) -> None:
+    """Compact small files, write a checkpoint, vacuum old files. Safe while the sink runs."""
+    settings: Settings = ctx.obj
+    for t in _tenants(settings, tenant):
+        for name in ("reports", "alerts"):
+            result = maintain_table(
+                lake_table(settings, tenant=t, name=name), retention_hours=retention_hours
+            )  # type: ignore[arg-type]
+            if result is None:
+                console.print(f"{t}/{name}: no table yet")
+                continue
+            console.print(
+                f"{t}/{name}: compacted {result.files_removed} files into {result.files_added}, "
+                f"checkpoint at version {result.checkpoint_version}, vacuumed {result.vacuumed_files} files"
+            )
