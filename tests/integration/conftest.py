@@ -71,3 +71,16 @@ def tenant_names() -> tuple[str, str]:
     """Two fresh tenant names per test: runs never see each other's data."""
     run = uuid.uuid4().hex[:6]
     return f"it-{run}-north", f"it-{run}-south"
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment for a `peacewatch` subprocess talking to the test stack."""
+    p, m = settings.pulsar, settings.minio
+    return {
+        **os.environ,
+        "PEACEWATCH_STATE_DIR": str(settings.state_dir),
+        "PEACEWATCH_PULSAR__BROKER_PORT": str(p.broker_port),
+        "PEACEWATCH_PULSAR__WEB_PORT": str(p.web_port),
+        "PEACEWATCH_MINIO__PORT": str(m.port),
+        "PEACEWATCH_MINIO__CONSOLE_PORT": str(m.console_port),
+    }

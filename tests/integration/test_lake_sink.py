@@ -1,0 +1,258 @@
+"""The Delta sink on real Pulsar and MinIO: contents, exactly once under kill -9, MinIO outages,
+two processes sharing a tenant."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import pulsar
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.lake import lake_table
+from peacewatch.lakehouse.sink import DeltaSink
+from peacewatch.platform.contract import Alert
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.schema_registry import ContractSchema
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.stack.minio import MinioRunner
+from peacewatch.platform.topics import TenantTopics
+from peacewatch.simulator.config import SimulationConfig
+from peacewatch.simulator.publisher import Publisher, run_simulation
+from peacewatch.tenants.provisioning import provision_topics
+
+from .alerting_helpers import read_all
+from .conftest import cli_env
+
+pytestmark = pytest.mark.integration
+
+
+def _table_ids(settings: Settings, tenant: str, name: str = "reports") -> list[str]:
+    table = lake_table(settings, tenant=tenant, name=name)  # type: ignore[arg-type]
+    dt = DeltaTable(table.uri, storage_options=table.storage_options)
+    return pa.table(dt.to_pyarrow_table(columns=["report_id"])).column("report_id").to_pylist()
+
+
+def _count(settings: Settings, tenant: str) -> int:
+    table = lake_table(settings, tenant=tenant, name="reports")
+    try:
+        return DeltaTable(table.uri, storage_options=table.storage_options).count()
+    except Exception:
+        return 0
+
+
+def _wait_for_rows(settings: Settings, tenant: str, expected: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    n = 0
+    while time.monotonic() < deadline:
+        n = _count(settings, tenant)
+        if n >= expected:
+            return n
+        time.sleep(1)
+    return n
+
+
+def _publish(client: pulsar.Client, tenant: str, *, minutes: int, drones: int, bad_rate: float = 0.0):  # type: ignore[no-untyped-def]
+    publisher = Publisher(client, tenants=[tenant], bad_rate=bad_rate, seed=9, keep_ids=True)
+    stats = run_simulation(
+        publisher, config=SimulationConfig(drones=drones, seed=21, flaky_drones=0), tenants=[tenant],
+        start=datetime(2026, 11, 5, 6, tzinfo=UTC), minutes=minutes, speed=None,
+    )  # fmt: skip
+    publisher.close()
+    return stats
+
+
+def _sink_process(settings: Settings, tenant: str, name: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant, "--name", name,
+         "--max-age", "1", "--max-rows", "20000"],
+        env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def test_sink_writes_every_valid_report_and_dead_letters_the_rest(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
+) -> None:
+    tenant = tenant_names[0]
+    provision_topics(admin, tenant=tenant, partitions=4)
+    stats = _publish(client, tenant, minutes=60, drones=50, bad_rate=0.02)
+    valid = stats.report_ids[tenant]
+    # An alert arrives on the alerts topic too (normally from the alert function).
+    alert = Alert.model_validate_json(
+        b'{"alert_id":"0b9d7a46-8a3c-5b1e-9d61-6a3f1f3c2b10","tenant":"%s","report_id":"%s",'
+        b'"drone_id":"d1","ts":"2026-11-05T06:00:00Z","lat":1.0,"lon":2.0,"citizen_id":"c1","name":"Ada",'
+        b'"peacescore":3,"threshold":20,"raised_at":"2026-11-05T06:00:01Z"}'
+        % (tenant.encode(), valid[0].encode())
+    )
+    producer = client.create_producer(TenantTopics(tenant).alerts, schema=ContractSchema(Alert))
+    producer.send(alert.to_json(), partition_key=alert.citizen_id)
+    producer.close()
+
+    sink = DeltaSink(settings, client, tenant=tenant, policy=BatchPolicy(max_age_s=1))
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    written = _wait_for_rows(settings, tenant, len(valid), timeout_s=90)
+    sink.stop()
+    thread.join()
+    sink.close()
+
+    ids = _table_ids(settings, tenant)
+    assert written == len(valid)
+    assert sorted(ids) == sorted(valid)  # every valid report, once
+    assert _table_ids(settings, tenant, "alerts") == [valid[0]]
+    dlq = read_all(client, TenantTopics(tenant).dlq, expected=stats.malformed)
+    assert len(dlq) == stats.malformed > 0
+    assert {m.properties()["stage"] for m in dlq} == {"lake-sink"}
+    assert all(m.properties()["error"] for m in dlq)
+    table = lake_table(settings, tenant=tenant, name="reports")
+    dt = DeltaTable(table.uri, storage_options=table.storage_options)
+    assert dt.metadata().partition_columns == ["date"]
+    row = pa.table(dt.to_pyarrow_table()).slice(0, 1).to_pylist()[0]
+    assert row["message_id"]
+    assert row["publish_time"] <= row["ingest_time"]
+
+
+@pytest.mark.slow
+def test_exactly_once_through_twenty_kill_minus_nine(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
+) -> None:
+    tenant = tenant_names[0]
+    provision_topics(admin, tenant=tenant, partitions=4)
+    result: dict[str, object] = {}
+    # 200,000 reports: 100 drones x 2,000 minutes, streamed while the sink is killed and restarted.
+    publisher = threading.Thread(
+        target=lambda: result.update(stats=_publish(client, tenant, minutes=2000, drones=100))
+    )
+    publisher.start()
+    rng = random.Random(4)
+    kills = 0
+    while kills < 20:
+        proc = _sink_process(settings, tenant, "sink-a")
+        time.sleep(rng.uniform(1.5, 4.0))  # dies at random points: mid-batch, mid-commit, before the ack
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    publisher.join()
+    stats = result["stats"]
+    expected = len(stats.report_ids[tenant])  # type: ignore[attr-defined]
+    assert expected == 200_000
+    final = _sink_process(settings, tenant, "sink-a")
+    try:
+        written = _wait_for_rows(settings, tenant, expected, timeout_s=240)
+    finally:
+        final.send_signal(signal.SIGINT)
+        final.wait(timeout=60)
+    ids = _table_ids(settings, tenant)
+    assert written == expected
+    table = lake_table(settings, tenant=tenant, name="reports")
+    commits = DeltaTable(table.uri, storage_options=table.storage_options).history()
+    assert len(commits) >= 15  # the kills landed between (and during) real commits
+    duplicates = [rid for rid, n in Counter(ids).items() if n > 1]
+    assert duplicates == []
+    assert set(ids) == set(stats.report_ids[tenant])  # type: ignore[attr-defined]
+
+
+def test_sink_rides_out_a_minio_restart(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
+) -> None:
+    tenant = tenant_names[1]
+    provision_topics(admin, tenant=tenant, partitions=2)
+    first = _publish(client, tenant, minutes=20, drones=50)
+    sink = _sink_process(settings, tenant, "sink-m")
+    minio = MinioRunner(settings=settings, binary=Stack(settings=settings)._minio().binary)
+    try:
+        assert _wait_for_rows(settings, tenant, 1, timeout_s=60) > 0
+        minio.process.stop()
+        second = _publish(client, tenant, minutes=20, drones=50)  # arrives while MinIO is down
+        time.sleep(5)  # the sink fails its commits and backs off, acknowledging nothing
+        minio.start()
+        expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
+        written = _wait_for_rows(settings, tenant, expected, timeout_s=120)
+    finally:
+        if minio.process.pid() is None:
+            minio.start()
+        sink.send_signal(signal.SIGINT)
+        sink.wait(timeout=60)
+    assert written == expected
+    ids = _table_ids(settings, tenant)
+    assert sorted(ids) == sorted(first.report_ids[tenant] + second.report_ids[tenant])
+
+
+def test_two_sink_processes_share_a_tenant(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
+) -> None:
+    tenant = tenant_names[0]
+    provision_topics(admin, tenant=tenant, partitions=4)
+    sinks = [_sink_process(settings, tenant, "sink-1"), _sink_process(settings, tenant, "sink-2")]
+    try:
+        time.sleep(4)  # both subscribed: the failover subscription spreads the partitions
+        stats = _publish(client, tenant, minutes=100, drones=100)
+        expected = len(stats.report_ids[tenant])
+        written = _wait_for_rows(settings, tenant, expected, timeout_s=120)
+    finally:
+        for s in sinks:
+            s.send_signal(signal.SIGINT)
+        for s in sinks:
+            s.wait(timeout=60)
+    assert written == expected
+    assert sorted(_table_ids(settings, tenant)) == sorted(stats.report_ids[tenant])
+    table = lake_table(settings, tenant=tenant, name="reports")
+    writers = {
+        c.get("peacewatch.sink")
+        for c in DeltaTable(table.uri, storage_options=table.storage_options).history()
+    }
+    assert {"sink-1", "sink-2"} <= writers  # both processes committed to the same table
+
+
+class _CrashAfterCommit(Exception):
+    pass
+
+
+def test_crash_between_commit_and_ack_writes_nothing_twice(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    """The anchor connector's failure: commit lands, the process dies before acknowledging."""
+    from peacewatch.platform.clients import pulsar_client
+
+    tenant = tenant_names[1]
+    provision_topics(admin, tenant=tenant, partitions=2)
+    publish_client = pulsar_client(settings)
+    stats = _publish(publish_client, tenant, minutes=10, drones=30)
+    publish_client.close()
+    expected = len(stats.report_ids[tenant])
+
+    doomed = pulsar_client(settings)
+    sink = DeltaSink(
+        settings, doomed, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_rows=expected)
+    )
+    writer = sink._writers[0]
+
+    def die(_msg: object) -> None:
+        raise _CrashAfterCommit
+
+    writer.consumer.acknowledge_cumulative = die  # type: ignore[method-assign]
+    with pytest.raises(_CrashAfterCommit):
+        sink.run()
+    doomed.close()  # nothing was acknowledged: the broker redelivers everything
+    assert _count(settings, tenant) == expected
+
+    fresh = pulsar_client(settings)
+    sink = DeltaSink(settings, fresh, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_age_s=1))
+    deadline = time.monotonic() + 60
+    stats2 = sink.run(until=lambda: sink.stats.received >= expected or time.monotonic() > deadline)
+    sink.close()
+    fresh.close()
+    assert stats2.received == expected
+    assert stats2.skipped_duplicates == expected  # every redelivered report recognised as committed
+    assert stats2.written == 0
+    assert sorted(_table_ids(settings, tenant)) == sorted(stats.report_ids[tenant])
