@@ -14,6 +14,10 @@ from peacewatch.functions.alert_deploy import deploy_alerting
 from peacewatch.functions.alert_tail import follow_alerts
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
+from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.lake import lake_table
+from peacewatch.lakehouse.sink import DeltaSink
+from peacewatch.lakehouse.upkeep import table_status
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.contract import parse_report
 from peacewatch.platform.errors import InvalidReport
@@ -145,6 +149,17 @@ def run_demo(
         f"[bold]5. {drones} drones per tenant, {minutes} simulated minutes at {speed:.0f}x: live alerts"
     )
     client = pulsar_client(settings, io_threads=2)
+    rows_before = {
+        t: table_status(lake_table(settings, tenant=t, name="reports")).rows for t in EXAMPLE_TENANTS
+    }
+    # One Delta sink per force, writing every report and alert to its tables on MinIO.
+    sinks = [
+        DeltaSink(settings, client, tenant=t, policy=BatchPolicy(max_age_s=2), name="demo")
+        for t in EXAMPLE_TENANTS
+    ]
+    sink_threads = [threading.Thread(target=sink.run, daemon=True) for sink in sinks]
+    for thread in sink_threads:
+        thread.start()
     try:
         publisher = Publisher(client, tenants=list(EXAMPLE_TENANTS), bad_rate=0.002, seed=1)
         with (
@@ -173,8 +188,41 @@ def run_demo(
                 watcher.latest.get(t, "-"),
             )
         console.print(table)
+
+        console.rule("[bold]6. Every report in Delta Lake on MinIO")
+        _wait_lake(settings, rows_before, stats.per_tenant, watcher.invalid)
+        for sink in sinks:
+            sink.stop()
+        for thread in sink_threads:
+            thread.join()
+        lake = Table("tenant", "table", "rows", "version", "files", "uri")
+        for t in EXAMPLE_TENANTS:
+            for name in ("reports", "alerts"):
+                where = lake_table(settings, tenant=t, name=name)  # type: ignore[arg-type]
+                st = table_status(where)
+                lake.add_row(t, name, f"{st.rows:,}", str(st.version), str(st.files), where.uri)
+        console.print(lake)
     finally:
+        for sink in sinks:
+            sink.stop()
+            sink.close()
         client.close()
+
+
+def _wait_lake(
+    settings: Settings,
+    start: dict[str, int],
+    published: dict[str, int],
+    invalid: dict[str, int],
+    timeout_s: float = 60,
+) -> None:
+    """Until each tenant's reports table holds every valid report published in this run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = {t: table_status(lake_table(settings, tenant=t, name="reports")).rows for t in published}
+        if all(rows[t] - start[t] >= published[t] - invalid[t] for t in published):
+            return
+        time.sleep(1)
 
 
 def _wait_for(watcher: _Watcher, published: dict[str, int], timeout_s: float = 30.0) -> None:
