@@ -72,12 +72,12 @@ def committed_positions(table: DeltaTable, partitions: list[str]) -> dict[str, i
     return out
 
 
-def _validate(name: TableName, payload: bytes) -> None:
-    if name == "reports":
-        parse_report(payload)
+def _validate(model: type[BaseModel], payload: bytes) -> None:
+    if model is Report:
+        parse_report(payload)  # the contract's own gate, with its JSON-error wording
         return
     try:
-        Alert.model_validate_json(payload)
+        model.model_validate_json(payload)
     except ValidationError as exc:
         raise InvalidReport(validation_reason(exc)) from None
 
@@ -86,12 +86,12 @@ class _TableWriter:
     """One Delta table: batching, dedup against committed positions, commit, then ack."""
 
     def __init__(
-        self, *, table: LakeTable, consumer: pulsar.Consumer, policy: BatchPolicy, dlq: pulsar.Producer,
-        source: str, stats: SinkStats, sink_name: str,
+        self, *, table: LakeTable, model: type[BaseModel], consumer: pulsar.Consumer, policy: BatchPolicy,
+        dlq: pulsar.Producer, source: str, stats: SinkStats, sink_name: str,
     ) -> None:  # fmt: skip
         self.table = table
         self.consumer = consumer
-        self.model = _MODELS[table.name]
+        self.model = model
         self.batch: MicroBatch[_Pending] = MicroBatch(policy)
         self.last_msg: dict[str, pulsar.Message] = {}
         self.dlq = dlq
@@ -118,7 +118,7 @@ class _TableWriter:
         self.stats.received += 1
         self.last_msg[partition] = msg
         try:
-            _validate(self.table.name, payload)
+            _validate(self.model, payload)
         except InvalidReport as exc:
             self.stats.invalid += 1
             self.dlq.send_async(
@@ -208,7 +208,10 @@ class DeltaSink:
         policy: BatchPolicy | None = None,
         name: str = "sink",
         tables: tuple[TableName, ...] = ("reports", "alerts"),
+        models: dict[TableName, type[BaseModel]] | None = None,
     ) -> None:
+        """`models` overrides the contract model per table (a newer contract version: new
+        optional fields become new columns through schema merge)."""
         self.tenant = tenant
         self.stats = SinkStats()
         self._stop = threading.Event()
@@ -229,6 +232,7 @@ class DeltaSink:
             self._writers.append(
                 _TableWriter(
                     table=lake_table(settings, tenant=tenant, name=table_name),
+                    model=(models or {}).get(table_name, _MODELS[table_name]),
                     consumer=consumer,
                     policy=policy,
                     dlq=self._dlq,

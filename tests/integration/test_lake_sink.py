@@ -256,3 +256,96 @@ def test_crash_between_commit_and_ack_writes_nothing_twice(
     assert stats2.skipped_duplicates == expected  # every redelivered report recognised as committed
     assert stats2.written == 0
     assert sorted(_table_ids(settings, tenant)) == sorted(stats.report_ids[tenant])
+
+
+def test_new_optional_contract_field_evolves_the_table(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    import json
+
+    from peacewatch.platform.clients import pulsar_client
+    from peacewatch.platform.contract import Report
+
+    from .alerting_helpers import publish, report
+
+    class ReportV2(Report):
+        weather: str | None = None
+
+    tenant = tenant_names[0]
+    provision_topics(admin, tenant=tenant, partitions=2)
+    client = pulsar_client(settings)
+    old = [report(("c1", 50)) for _ in range(5)]
+    publish(client, tenant, [(r.drone_id, r.to_json()) for r in old])
+    sink = DeltaSink(settings, client, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_age_s=0.5))
+    sink.run(until=lambda: sink.stats.written >= 5)
+    sink.close()
+
+    new = [
+        json.dumps({**json.loads(report(("c2", 60)).to_json()), "weather": "rain"}).encode() for _ in range(3)
+    ]
+    publish(client, tenant, [("d-0001", p) for p in new])
+    sink = DeltaSink(
+        settings, client, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_age_s=0.5),
+        models={"reports": ReportV2},
+    )  # fmt: skip
+    sink.run(until=lambda: sink.stats.written >= 3)
+    sink.close()
+    client.close()
+
+    table = lake_table(settings, tenant=tenant, name="reports")
+    rows = pa.table(
+        DeltaTable(table.uri, storage_options=table.storage_options).to_pyarrow_table()
+    ).to_pylist()
+    weather = {r["report_id"]: r["weather"] for r in rows}
+    assert len(rows) == 8
+    assert {weather[str(r.report_id)] for r in old} == {None}  # old rows: the new column is null
+    assert sorted(w for w in weather.values() if w) == ["rain"] * 3
+
+
+def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    from peacewatch.lakehouse.upkeep import maintain, table_status
+    from peacewatch.platform.clients import pulsar_client
+
+    tenant = tenant_names[1]
+    provision_topics(admin, tenant=tenant, partitions=2)
+    client = pulsar_client(settings)
+    first = _publish(client, tenant, minutes=10, drones=30)
+    sink = DeltaSink(
+        settings, client, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_rows=100, max_age_s=0.5)
+    )
+    thread = threading.Thread(target=sink.run)
+    thread.start()
+    where = lake_table(settings, tenant=tenant, name="reports")
+    _wait_for_rows(settings, tenant, len(first.report_ids[tenant]), timeout_s=60)
+    before = table_status(where)
+    assert before.files >= 3  # many small files: one per 100-row batch
+
+    second = _publish(client, tenant, minutes=10, drones=30)  # keeps arriving during upkeep
+    result = maintain(where, retention_hours=0)
+    expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
+    written = _wait_for_rows(settings, tenant, expected, timeout_s=60)
+    sink.stop()
+    thread.join()
+    sink.close()
+    client.close()
+
+    assert result is not None
+    assert result.files_removed >= before.files - 1
+    assert result.files_added < result.files_removed
+    assert result.vacuumed_files >= 1
+    assert written == expected
+    assert sorted(_table_ids(settings, tenant)) == sorted(
+        first.report_ids[tenant] + second.report_ids[tenant]
+    )
+    dt = DeltaTable(where.uri, storage_options=where.storage_options)
+    assert any(op.get("operation") == "OPTIMIZE" for op in dt.history())
+    assert any(p.endswith(".checkpoint.parquet") for p in _log_objects(settings, tenant))
+
+
+def _log_objects(settings: Settings, tenant: str) -> list[str]:
+    from peacewatch.platform.stack.minio import minio_client
+
+    prefix = f"{tenant}/reports/_delta_log/"
+    return [o.object_name for o in minio_client(settings).list_objects(settings.lake_bucket, prefix=prefix)]
