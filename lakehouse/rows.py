@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -19,13 +18,7 @@ from pydantic import BaseModel
 
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 
-__all__ = ["MessageMeta", "to_table"]
-
-
-@dataclass(frozen=True, slots=True)
-class MessageMeta:
-    publish_time_ms: int
-    message_id: str
+__all__ = ["to_table"]
 
 
 def _contract_schema(model: type[BaseModel]) -> pa.Schema:
@@ -36,14 +29,15 @@ def _contract_schema(model: type[BaseModel]) -> pa.Schema:
 def to_table(
     model: type[BaseModel],
     payloads: Sequence[bytes],
-    metas: Sequence[MessageMeta],
+    publish_times_ms: Sequence[int],
+    message_ids: Sequence[str],
     *,
     ingest_time: datetime | None = None,
 ) -> pa.Table:
     """Rows for validated JSON payloads of `model`, plus date (UTC event date), publish_time,
-    ingest_time and message_id."""
-    if len(payloads) != len(metas):
-        raise ValueError(f"{len(payloads)} payloads but {len(metas)} message metas")
+    ingest_time and message_id (parallel sequences)."""
+    if not len(payloads) == len(publish_times_ms) == len(message_ids):
+        raise ValueError("payloads, publish times and message ids differ in length")
     schema = arrow_schema(model)
     if not payloads:
         return schema.empty_table()
@@ -51,13 +45,13 @@ def to_table(
     # Payloads are single-line JSON (json.dumps / orjson / pydantic never emit raw newlines).
     table = pj.read_json(io.BytesIO(b"\n".join(payloads)), parse_options=options)
     ts_type = schema.field("publish_time").type
-    publish = pa.array([m.publish_time_ms for m in metas], pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+    publish = pa.array(publish_times_ms, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
     ingest = ingest_time or datetime.now(UTC)
     extra = {
         "date": pc.cast(table.column("ts"), pa.date32()),
         "publish_time": publish.cast(ts_type),
         "ingest_time": pa.array([ingest] * len(payloads), ts_type),
-        "message_id": pa.array([m.message_id for m in metas], pa.string()),
+        "message_id": pa.array(message_ids, pa.string()),
     }
     for name, column in extra.items():
         table = table.append_column(schema.field(name), column)

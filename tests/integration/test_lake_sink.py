@@ -73,10 +73,12 @@ def _publish(client: pulsar.Client, tenant: str, *, minutes: int, drones: int, b
 
 
 def _sink_process(settings: Settings, tenant: str, name: str) -> subprocess.Popen[bytes]:
+    log = settings.logs_dir / f"test-sink-{tenant}-{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant, "--name", name,
          "--max-age", "1", "--max-rows", "20000"],
-        env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log.open("ab"),
     )  # fmt: skip
 
 
@@ -99,12 +101,14 @@ def test_sink_writes_every_valid_report_and_dead_letters_the_rest(
     producer.close()
 
     sink = DeltaSink(settings, client, tenant=tenant, policy=BatchPolicy(max_age_s=1))
-    thread = threading.Thread(target=sink.run)
+    thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
-    written = _wait_for_rows(settings, tenant, len(valid), timeout_s=90)
-    sink.stop()
-    thread.join()
-    sink.close()
+    try:
+        written = _wait_for_rows(settings, tenant, len(valid), timeout_s=90)
+    finally:
+        sink.stop()
+        thread.join(timeout=60)
+        sink.close()
 
     ids = _table_ids(settings, tenant)
     assert written == len(valid)
@@ -186,6 +190,8 @@ def test_sink_rides_out_a_minio_restart(
     assert written == expected
     ids = _table_ids(settings, tenant)
     assert sorted(ids) == sorted(first.report_ids[tenant] + second.report_ids[tenant])
+    log = (settings.logs_dir / f"test-sink-{tenant}-sink-m.log").read_text()
+    assert "retrying in" in log  # the outage was real: commits failed and were retried
 
 
 def test_two_sink_processes_share_a_tenant(
@@ -311,25 +317,26 @@ def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
     tenant = tenant_names[1]
     provision_topics(admin, tenant=tenant, partitions=2)
     client = pulsar_client(settings)
-    first = _publish(client, tenant, minutes=10, drones=30)
     sink = DeltaSink(
         settings, client, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_rows=100, max_age_s=0.5)
     )
-    thread = threading.Thread(target=sink.run)
+    thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
     where = lake_table(settings, tenant=tenant, name="reports")
-    _wait_for_rows(settings, tenant, len(first.report_ids[tenant]), timeout_s=60)
-    before = table_status(where)
-    assert before.files >= 3  # many small files: one per 100-row batch
-
-    second = _publish(client, tenant, minutes=10, drones=30)  # keeps arriving during upkeep
-    result = maintain(where, retention_hours=0)
-    expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
-    written = _wait_for_rows(settings, tenant, expected, timeout_s=60)
-    sink.stop()
-    thread.join()
-    sink.close()
-    client.close()
+    try:
+        first = _publish(client, tenant, minutes=100, drones=30)  # 3,000 reports: several small commits
+        _wait_for_rows(settings, tenant, len(first.report_ids[tenant]), timeout_s=60)
+        before = table_status(where)
+        second = _publish(client, tenant, minutes=10, drones=30)  # keeps arriving during upkeep
+        result = maintain(where, retention_hours=0)
+        expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
+        written = _wait_for_rows(settings, tenant, expected, timeout_s=60)
+    finally:
+        sink.stop()
+        thread.join(timeout=60)
+        sink.close()
+        client.close()
+    assert before.files >= 3  # many small files from small batches
 
     assert result is not None
     assert result.files_removed >= before.files - 1

@@ -10,7 +10,7 @@ import pytest
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.batching import BatchPolicy, MicroBatch
 from peacewatch.lakehouse.positions import decode_position, encode_position, sink_app_id
-from peacewatch.lakehouse.rows import MessageMeta, to_table
+from peacewatch.lakehouse.rows import to_table
 from peacewatch.platform.contract import Citizen, Report
 
 
@@ -99,9 +99,10 @@ def test_rows_carry_contract_fields_and_bookkeeping() -> None:
         _report(datetime(2026, 11, 3, 23, 59, 59, tzinfo=UTC)),
         _report(datetime(2026, 11, 4, 0, 0, 1, tzinfo=UTC)),
     ]
-    metas = [MessageMeta(1_700_000_000_123, "(1,2,-1)"), MessageMeta(1_700_000_000_456, "(1,3,-1)")]
     ingest = datetime(2026, 11, 4, 0, 0, 5, tzinfo=UTC)
-    table = to_table(Report, payloads, metas, ingest_time=ingest)
+    table = to_table(
+        Report, payloads, [1_700_000_000_123, 1_700_000_000_456], ["(1,2,-1)", "(1,3,-1)"], ingest_time=ingest
+    )
     assert table.schema == arrow_schema(Report)
     rows = table.to_pylist()
     assert [str(r["date"]) for r in rows] == ["2026-11-03", "2026-11-04"]
@@ -114,4 +115,4 @@ def test_rows_carry_contract_fields_and_bookkeeping() -> None:
 
 def test_rows_refuse_fields_outside_the_contract() -> None:
     with pytest.raises(pa.ArrowInvalid):
-        to_table(Report, [_report(datetime(2026, 1, 1, tzinfo=UTC), surprise=1)], [MessageMeta(0, "x")])
+        to_table(Report, [_report(datetime(2026, 1, 1, tzinfo=UTC), surprise=1)], [0], ["x"])
