@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Self
 
 import pulsar
 from rich.console import Console
@@ -38,15 +39,39 @@ EXAMPLE_ALERTING = {
 }
 
 
-class _AlertFeed:
+class _PerTenantThreads:
+    """A background thread per tenant, started and stopped as a context manager."""
+
+    def __init__(self, tenants: tuple[str, ...]) -> None:
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in tenants]
+
+    def _run(self, tenant: str) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """After the threads have stopped."""
+
+    def __enter__(self) -> Self:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+        self._close()
+
+
+class _AlertFeed(_PerTenantThreads):
     """Prints each tenant's alert log live, as an officer following it would see it."""
 
     def __init__(self, client: pulsar.Client, tenants: tuple[str, ...], console: Console) -> None:
         self.count = dict.fromkeys(tenants, 0)
         self._client = client
         self._console = console
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in tenants]
+        super().__init__(tenants)
 
     def _run(self, tenant: str) -> None:
         while not self._stop.is_set():
@@ -61,32 +86,21 @@ class _AlertFeed:
                 if self._stop.is_set():
                     return
 
-    def __enter__(self) -> _AlertFeed:
-        for t in self._threads:
-            t.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join()
-
-
-class _Watcher:
+class _Watcher(_PerTenantThreads):
     """Counts what arrives on each tenant's reports topic while the simulator publishes."""
 
     def __init__(self, client: pulsar.Client, tenants: tuple[str, ...]) -> None:
         self.received = dict.fromkeys(tenants, 0)
         self.invalid = dict.fromkeys(tenants, 0)
         self.latest: dict[str, str] = {}
-        self._stop = threading.Event()
         self._consumers = {
             t: client.subscribe(
                 TenantTopics(t).reports, "demo-watch", initial_position=pulsar.InitialPosition.Latest
             )
             for t in tenants
         }
-        self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in tenants]
+        super().__init__(tenants)
 
     def _run(self, tenant: str) -> None:
         consumer = self._consumers[tenant]
@@ -107,15 +121,7 @@ class _Watcher:
                 f"{len(report.citizens)} citizens, battery {report.battery_pct:.0f}%"
             )
 
-    def __enter__(self) -> _Watcher:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join()
+    def _close(self) -> None:
         for c in self._consumers.values():
             c.close()
 
