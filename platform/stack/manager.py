@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -136,12 +135,3 @@ class Stack:
         down = [s.name for s in self.status() if not s.healthy]
         if down:
             raise StackError(f"{', '.join(down)} not running: start the stack with `peacewatch stack up`")
-
-
-def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()
