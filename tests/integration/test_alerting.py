@@ -148,3 +148,33 @@ def test_redeploy_with_a_new_threshold_takes_effect(
     assert found, "no alert with the new threshold within 90 s"
     assert {a.threshold for a in found} == {40}
     assert before.report_id not in {a.report_id for a in found}  # processed under the old threshold
+
+
+def test_alerts_tail_cli_prints_the_alert_as_json(
+    client: pulsar.Client, forces: dict[str, AlertConfig], settings: Settings
+) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import cli_env
+
+    tenant = list(forces)[1]
+    r = report(("c-tail", 1))
+    publish(client, tenant, [(r.drone_id, r.to_json())])
+    expected = str(alert_id_for(r.report_id, "c-tail"))
+    deadline = time.monotonic() + 60
+    seen: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not any(a["alert_id"] == expected for a in seen):
+        proc = subprocess.run(
+            [sys.executable, "-m", "peacewatch.platform.cli", "alerts", "tail", "-t", tenant,
+             "--since", "10m", "--json", "--idle-timeout", "3"],
+            capture_output=True, text=True, env=cli_env(settings), timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        seen = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    mine = [a for a in seen if a["alert_id"] == expected]
+    assert len(mine) == 1
+    assert mine[0]["tenant"] == tenant
+    assert mine[0]["citizen_id"] == "c-tail"
+    assert mine[0]["peacescore"] == 1
+    assert mine[0]["drone"] == r.drone_id
