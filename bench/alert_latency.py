@@ -55,8 +55,6 @@ def _pool(size: int) -> list[dict[str, Any]]:
 
 
 def _producer(settings: Settings, rate: int, seconds: float, out: Any) -> None:
-    import pulsar
-
     from peacewatch.platform.contract import Report
     from peacewatch.platform.schema_registry import ContractSchema
 
@@ -102,7 +100,6 @@ def _producer(settings: Settings, rate: int, seconds: float, out: Any) -> None:
     producer.flush()
     out.put({"sent": sent, "seconds": time.monotonic() - start, "alert_sent": alert_sent})
     client.close()
-    del pulsar
 
 
 def _floor_consumer(settings: Settings, stop: Any, out: Any) -> None:

@@ -18,6 +18,7 @@ from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
+from peacewatch.tenants.provisioning import require_onboarded
 
 app = typer.Typer(help="Pulsar Functions: deploy, watch and remove.")
 alerts_app = typer.Typer(help="The officers' alert feed.")
@@ -39,10 +40,7 @@ def deploy(
     validate_tenant_name(tenant)
     config = AlertConfig(threshold=threshold, cooldown_s=cooldown)
     with pulsar_admin(settings) as admin:
-        if admin.get_tenant(tenant) is None:
-            raise PeacewatchError(
-                f"tenant {tenant!r} is not onboarded: run `peacewatch tenants add {tenant}`"
-            )
+        require_onboarded(admin, tenant)
         with console.status(f"Deploying {tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME} ..."):
             outcome = deploy_alerting(
                 settings, admin, tenant=tenant, config=config, parallelism=parallelism, console=console

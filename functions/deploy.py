@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 
-__all__ = ["FunctionSpec", "delete_function", "deploy_function", "wait_running"]
+__all__ = ["FunctionSpec", "deploy_function", "wait_running"]
 
 _STALE_PACKAGE = re.compile(r"Package '(function://[^']+)' metadata already exists")
 
@@ -103,7 +103,3 @@ def wait_running(admin: PulsarAdmin, spec: FunctionSpec, *, timeout_s: float = 9
         f"function {spec.tenant}/{spec.namespace}/{spec.name} not running after {timeout_s:.0f}s "
         f"(running {status.get('numRunning', 0)}/{spec.parallelism}; errors: {[e for e in errors if e]})"
     )
-
-
-def delete_function(admin: PulsarAdmin, *, tenant: str, namespace: str, name: str) -> bool:
-    return admin.delete_function(tenant, namespace, name)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulsar
 
-from peacewatch.functions.deploy import FunctionSpec, delete_function, deploy_function, wait_running
+from peacewatch.functions.deploy import FunctionSpec, deploy_function, wait_running
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
@@ -68,4 +68,4 @@ def run_smoke(settings: Settings, *, namespace: str = "public/default", keep: bo
                 client.close()
         finally:
             if not keep:
-                delete_function(admin, tenant=tenant, namespace=ns, name=spec.name)
+                admin.delete_function(tenant, ns, spec.name)

@@ -17,7 +17,8 @@ from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.lakehouse.upkeep import table_status
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
+from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.tenants.provisioning import onboarded_tenants
 
 app = typer.Typer(help="The Delta lake on MinIO: the sink, its status and upkeep.")
 console = Console()
@@ -27,7 +28,7 @@ def _tenants(settings: Settings, tenant: str | None) -> list[str]:
     if tenant:
         return [validate_tenant_name(tenant)]
     with pulsar_admin(settings) as admin:
-        return sorted(t for t in admin.tenants() if f"{t}/{NAMESPACE}" in admin.namespaces(t))
+        return onboarded_tenants(admin)
 
 
 def _stats_line(tenant: str, stats: SinkStats) -> str:

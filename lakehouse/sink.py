@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 import pulsar
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, DeltaProtocolError, SchemaMismatchError, TableNotFoundError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from peacewatch.lakehouse.batching import BatchPolicy, MicroBatch, Position
 from peacewatch.lakehouse.lake import LakeTable, TableName, lake_table
 from peacewatch.lakehouse.positions import encode_position, sink_app_id
 from peacewatch.lakehouse.rows import to_table
-from peacewatch.platform.contract import Alert, Report, parse_report, validation_reason
+from peacewatch.platform.contract import Alert, Report, parse_contract
 from peacewatch.platform.errors import InvalidReport
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import TenantTopics
@@ -50,7 +50,6 @@ class SinkStats:
     invalid: int = 0
     commits: int = 0
     retries: int = 0
-    last_commit_at: float | None = None
     freshness_ms: list[float] = field(default_factory=list)
 
 
@@ -69,22 +68,12 @@ def committed_positions(table: DeltaTable, partitions: list[str]) -> dict[str, i
     return out
 
 
-def _validate(model: type[BaseModel], payload: bytes) -> None:
-    if model is Report:
-        parse_report(payload)  # the contract's own gate, with its JSON-error wording
-        return
-    try:
-        model.model_validate_json(payload)
-    except ValidationError as exc:
-        raise InvalidReport(validation_reason(exc)) from None
-
-
 class _TableWriter:
     """One Delta table: batching, dedup against committed positions, commit, then ack."""
 
     def __init__(
         self, *, table: LakeTable, model: type[BaseModel], consumer: pulsar.Consumer, policy: BatchPolicy,
-        dlq: pulsar.Producer, source: str, stats: SinkStats, sink_name: str,
+        dlq: pulsar.Producer, stats: SinkStats, sink_name: str,
     ) -> None:  # fmt: skip
         self.table = table
         self.consumer = consumer
@@ -92,7 +81,6 @@ class _TableWriter:
         self.batch: MicroBatch[_Pending] = MicroBatch(policy)
         self.last_msg: dict[str, pulsar.Message] = {}
         self.dlq = dlq
-        self.source = source
         self.stats = stats
         self.sink_name = sink_name
         self._delta: DeltaTable | None = None
@@ -116,7 +104,7 @@ class _TableWriter:
             payload = msg.data()
             self.last_msg[partition] = msg
             try:
-                _validate(self.model, payload)
+                parse_contract(self.model, payload)
             except InvalidReport as exc:
                 self.stats.invalid += 1
                 self.dlq.send_async(
@@ -162,9 +150,7 @@ class _TableWriter:
         delta = self._load()
         partitions = list(self.batch.last_position)
         done = committed_positions(delta, partitions) if delta is not None else {}
-        rows = self.batch.rows
-        if any(p in done for p in partitions):  # only after a restart or a partition handover
-            rows = [r for r in rows if r[2] > done.get(r[1], -1)]
+        rows = [r for r in self.batch.rows if r[2] > done.get(r[1], -1)]
         self.stats.skipped_duplicates += len(self.batch.rows) - len(rows)
         txns = [
             Transaction(app_id=sink_app_id(part), version=encode_position(pos))
@@ -193,7 +179,6 @@ class _TableWriter:
         self.stats.freshness_ms.extend(now - r[3] for r in rows[:: max(1, len(rows) // 200)])
         self.stats.written += len(rows)
         self.stats.commits += 1
-        self.stats.last_commit_at = time.time()
 
 
 class DeltaSink:
@@ -238,7 +223,6 @@ class DeltaSink:
                     consumer=consumer,
                     policy=policy,
                     dlq=self._dlq,
-                    source=source,
                     stats=self.stats,
                     sink_name=name,
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -28,11 +28,13 @@ __all__ = [
     "Citizen",
     "Report",
     "alert_id_for",
+    "parse_contract",
     "parse_report",
     "validation_reason",
 ]
 
 SCHEMA_VERSION = 1
+M = TypeVar("M", bound=BaseModel)
 _ALERT_NS = uuid.UUID("5b3c1f0e-7d2a-4f61-9a8e-2c9d4e6f0a11")
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -116,11 +118,16 @@ def validation_reason(error: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def parse_report(data: bytes | str) -> Report:
-    """Bytes from the wire -> Report, or InvalidReport naming the field at fault."""
+def parse_contract(model: type[M], data: bytes | str) -> M:
+    """Bytes from the wire -> a contract model (Report, Alert, or a newer version of one),
+    or InvalidReport naming the field at fault."""
     try:
-        return Report.model_validate_json(data)
+        return model.model_validate_json(data)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise InvalidReport(f"not valid JSON: {exc.errors()[0]['msg']}") from None
         raise InvalidReport(validation_reason(exc)) from None
+
+
+def parse_report(data: bytes | str) -> Report:
+    return parse_contract(Report, data)

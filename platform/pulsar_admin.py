@@ -34,6 +34,11 @@ def _topic_path(topic: str) -> str:
     return f"{domain}/{rest}"
 
 
+def _schema_path(topic: str) -> str:
+    """persistent://t/ns/name -> /admin/v2/schemas/t/ns/name/schema"""
+    return f"/admin/v2/schemas/{topic.split('://', 1)[1]}/schema"
+
+
 class PulsarAdmin:
     def __init__(self, *, web_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -160,15 +165,11 @@ class PulsarAdmin:
 
     # -- schemas ------------------------------------------------------------------------------
     def get_schema(self, topic: str) -> dict[str, Any] | None:
-        resp = self._request(
-            "GET", f"/admin/v2/schemas/{_topic_path(topic).split('/', 1)[1]}/schema", ok_statuses=(404,)
-        )
+        resp = self._request("GET", _schema_path(topic), ok_statuses=(404,))
         return None if resp.status_code == 404 else dict(resp.json())
 
     def upload_schema(self, topic: str, payload: Mapping[str, Any]) -> None:
-        self._request(
-            "POST", f"/admin/v2/schemas/{_topic_path(topic).split('/', 1)[1]}/schema", json_body=dict(payload)
-        )
+        self._request("POST", _schema_path(topic), json_body=dict(payload))
 
     # -- functions (v3) -----------------------------------------------------------------------
     def get_function(self, tenant: str, namespace: str, name: str) -> dict[str, Any] | None:

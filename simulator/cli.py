@@ -12,9 +12,10 @@ from rich.table import Table
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
+from peacewatch.platform.topics import validate_tenant_name
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
+from peacewatch.tenants.provisioning import require_onboarded
 
 console = Console()
 
@@ -23,10 +24,7 @@ def _check_onboarded(settings: Settings, tenants: list[str]) -> None:
     with pulsar_admin(settings) as admin:
         for tenant in tenants:
             validate_tenant_name(tenant)
-            if admin.get_tenant(tenant) is None or f"{tenant}/{NAMESPACE}" not in admin.namespaces(tenant):
-                raise PeacewatchError(
-                    f"tenant {tenant!r} is not onboarded: run `peacewatch tenants add {tenant}`"
-                )
+            require_onboarded(admin, tenant)
 
 
 def simulate(

@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 
 from peacewatch.platform.clients import pulsar_admin
-from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
-from peacewatch.tenants.provisioning import provision_topics
+from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.tenants.provisioning import onboarded_tenants, provision_topics
 
 app = typer.Typer(help="Police forces as Pulsar tenants.")
 console = Console()
@@ -34,6 +34,5 @@ def add(
 def list_(ctx: typer.Context) -> None:
     """Tenants that have a `drones` namespace."""
     with pulsar_admin(ctx.obj) as admin:
-        for tenant in sorted(admin.tenants()):
-            if f"{tenant}/{NAMESPACE}" in admin.namespaces(tenant):
-                console.print(tenant)
+        for tenant in onboarded_tenants(admin):
+            console.print(tenant)
