@@ -11,6 +11,7 @@ from rich.console import Console
 
 from peacewatch.functions.cli import alerts_app
 from peacewatch.functions.cli import app as functions_app
+from peacewatch.lakehouse.analysis_cli import analyze, sql
 from peacewatch.lakehouse.cli import app as lake_app
 from peacewatch.platform.demo import run_demo
 from peacewatch.platform.errors import PeacewatchError
@@ -31,6 +32,8 @@ app.add_typer(functions_app, name="functions")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(lake_app, name="lake")
 app.command()(simulate)
+app.command()(sql)
+app.command()(analyze)
 
 
 @app.command()

@@ -16,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["MinioSettings", "PulsarSettings", "Settings"]
+__all__ = ["MinioSettings", "PulsarSettings", "Settings", "SparkSettings"]
 
 
 class PulsarSettings(BaseModel):
@@ -72,6 +72,18 @@ class MinioSettings(BaseModel):
         return f"http://{self.endpoint}"
 
 
+class SparkSettings(BaseModel):
+    """Local Spark for the analysts' SQL: delta-spark and hadoop-aws jars from Maven Central."""
+
+    master: str = "local[2]"
+    driver_memory: str = "4g"
+    # 2 cores: the default 200 shuffle partitions would mostly schedule empty tasks.
+    shuffle_partitions: int = Field(default=8, ge=1)
+    # Must match the Hadoop that pyspark ships (pyspark 4.2.0: hadoop-client 3.5.0).
+    hadoop_aws_version: str = "3.5.0"
+    ui: bool = False
+
+
 class Settings(BaseSettings):
     """Everything a peacewatch component needs to know about where things are."""
 
@@ -92,6 +104,7 @@ class Settings(BaseSettings):
     )
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
     minio: MinioSettings = Field(default_factory=MinioSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     lake_bucket: str = "peacewatch-lake"
     lake_dir: Path | None = Field(
         default=None, description="A local directory for the Delta lake instead of MinIO (embedded mode)."

@@ -1,0 +1,64 @@
+"""What every question returns, and the knobs the questions share."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import cast
+
+import matplotlib
+
+matplotlib.use("Agg")  # charts are files; never open a window
+
+import pandas as pd
+from matplotlib.figure import Figure
+from pydantic import BaseModel, ConfigDict, Field
+from pyspark.sql import SparkSession
+
+__all__ = ["AnalysisParams", "Answer", "alert_flag", "figure_png", "run_sql"]
+
+
+class AnalysisParams(BaseModel):
+    """Shared parameters. The defaults suit a few days of a fleet of tens of drones."""
+
+    model_config = ConfigDict(frozen=True)
+
+    threshold: int = Field(default=20, ge=0, le=101, description="A peacescore below this is an alert.")
+    grid_deg: float = Field(default=0.01, gt=0, le=1, description="Hotspot grid cell size, degrees.")
+    min_cell_reports: int = Field(default=100, ge=1, description="Cells with fewer reports are not ranked.")
+    min_word_support: int = Field(
+        default=50, ge=1, description="Words heard in fewer reports are not ranked."
+    )
+    gap_minutes: float = Field(default=3.0, gt=1, description="A longer silence between reports is a gap.")
+    wear_per_day: float = Field(
+        default=0.02, gt=0, description="Battery drain growth (% per minute, per day) that needs a look."
+    )
+    top: int = Field(default=15, ge=1, le=200, description="Rows in ranked tables.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    key: str
+    title: str
+    question: str
+    finding: str
+    table: pd.DataFrame
+    chart_png: bytes
+    sql: str
+
+
+def alert_flag(threshold: int) -> str:
+    """SQL: does this report hold an alert (a citizen below the threshold)?"""
+    return f"exists(citizens, c -> c.peacescore < {int(threshold)})"
+
+
+def figure_png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def run_sql(spark: SparkSession, sql: str, *, limit: int | None = None) -> pd.DataFrame:
+    """A query's (small) result as pandas, through Arrow."""
+    df = spark.sql(sql)
+    return cast(pd.DataFrame, (df.limit(limit) if limit else df).toPandas())

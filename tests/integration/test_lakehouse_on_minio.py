@@ -1,0 +1,90 @@
+"""The analysts' path end to end: simulator -> Pulsar -> Delta sink -> Delta on MinIO -> Spark (s3a)
+-> `peacewatch analyze` and `peacewatch sql`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pulsar
+import pytest
+from deltalake import DeltaTable
+
+from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.lake import lake_table
+from peacewatch.lakehouse.sink import DeltaSink
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.manager import Stack
+from peacewatch.simulator.config import SimulationConfig
+from peacewatch.simulator.publisher import Publisher, run_simulation
+from peacewatch.tenants.provisioning import provision_topics
+
+from .conftest import cli_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _rows(settings: Settings, tenant: str) -> int:
+    table = lake_table(settings, tenant=tenant, name="reports")
+    try:
+        return DeltaTable(table.uri, storage_options=table.storage_options).count()
+    except Exception:
+        return 0
+
+
+def test_analyze_reads_what_the_sink_wrote_to_minio(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client,
+    tenant_names: tuple[str, str], tmp_path: Path,
+) -> None:  # fmt: skip
+    tenant = tenant_names[0]
+    provision_topics(admin, tenant=tenant, partitions=2)
+    # Two days (a Saturday and a Sunday) of 20 drones: ~57,600 reports through the broker.
+    publisher = Publisher(client, tenants=[tenant], seed=3)
+    stats = run_simulation(
+        publisher, config=SimulationConfig(drones=20, seed=5), tenants=[tenant],
+        start=datetime(2026, 11, 7, tzinfo=UTC), minutes=2 * 1440, speed=None,
+    )  # fmt: skip
+    publisher.close()
+    published = stats.per_tenant[tenant]
+    assert stats.failed == 0
+
+    sink = DeltaSink(settings, client, tenant=tenant, policy=BatchPolicy(max_age_s=1), tables=("reports",))
+    thread = threading.Thread(target=sink.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while _rows(settings, tenant) < published and time.monotonic() < deadline:
+            time.sleep(1)
+    finally:
+        sink.stop()
+        thread.join(timeout=60)
+        sink.close()
+    assert _rows(settings, tenant) == published
+
+    cli = [sys.executable, "-m", "peacewatch.platform.cli"]
+    out = tmp_path / "analysis"
+    proc = subprocess.run(
+        [*cli, "analyze", "-t", tenant, "--out", str(out)],
+        env=cli_env(settings), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = (out / tenant / "report.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 5
+    assert f"s3a://{settings.lake_bucket}/{tenant}/reports" in page
+    assert "uprising" in proc.stdout  # the planted word tops the lift table printed
+    assert f"{tenant}-d" in proc.stdout  # a drone named for maintenance
+
+    query = subprocess.run(
+        [*cli, "sql", "-t", tenant, "--json",
+         "SELECT count(*) AS n, count(DISTINCT drone_id) AS drones FROM reports"],
+        env=cli_env(settings), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stderr[-3000:]
+    assert json.loads(query.stdout.strip()) == {"n": published, "drones": 20}
