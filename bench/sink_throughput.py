@@ -40,10 +40,11 @@ TENANT = "bench-lake"
 
 
 def _settings_for(bucket: str) -> Settings:
-    settings = Settings(lake_bucket=bucket)
+    """Settings whose bench tenant writes to a bucket of its own for this run ({bucket}-{tenant})."""
+    settings = Settings(bucket_prefix=f"{bucket}-")
     client = minio_client(settings)
-    if not client.bucket_exists(bucket):
-        client.make_bucket(bucket)
+    if not client.bucket_exists(settings.tenant_bucket(TENANT)):
+        client.make_bucket(settings.tenant_bucket(TENANT))
     return settings
 
 
@@ -56,7 +57,7 @@ def _rows(settings: Settings) -> int:
 
 
 def _sink_proc(bucket: str, name: str, subscription: str, stop: Any, out: Any) -> None:
-    settings = Settings(lake_bucket=bucket)
+    settings = Settings(bucket_prefix=f"{bucket}-")
     client = pulsar_client(settings, io_threads=2)
     sink = DeltaSink(settings, client, tenant=TENANT, name=name, subscription=subscription,
                      tables=("reports",), policy=BatchPolicy())  # fmt: skip
@@ -108,7 +109,7 @@ def drain(bucket: str, processes: int, expected: int, subscription: str) -> dict
 
 
 def raw_delta(source_bucket: str, target_bucket: str, batch_rows: int) -> dict[str, Any]:
-    src = lake_table(Settings(lake_bucket=source_bucket), tenant=TENANT, name="reports")
+    src = lake_table(Settings(bucket_prefix=f"{source_bucket}-"), tenant=TENANT, name="reports")
     data = pa.table(DeltaTable(src.uri, storage_options=src.storage_options).to_pyarrow_table())
     target = lake_table(_settings_for(target_bucket), tenant=TENANT, name="reports")
     t0 = time.monotonic()

@@ -13,7 +13,7 @@ from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerti
 from peacewatch.functions.alert_tail import follow_alerts, parse_since
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
-from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.clients import pulsar_admin, tenant_client
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
@@ -112,7 +112,7 @@ def tail(
     """Follow the tenant's alert log live."""
     validate_tenant_name(tenant)
     window = parse_since(since) if since else None
-    client = pulsar_client(ctx.obj)
+    client = tenant_client(ctx.obj, tenant=tenant, role="officer")  # what an officer may read, no more
     try:
         for alert in follow_alerts(
             client, tenant=tenant, since=window, idle_timeout_s=idle_timeout, limit=limit

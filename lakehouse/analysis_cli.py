@@ -15,15 +15,18 @@ from rich.console import Console
 from rich.table import Table
 
 from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant
-from peacewatch.lakehouse.questions import QUESTIONS, AnalysisParams, answer_questions
+from peacewatch.lakehouse.questions import QUESTIONS, AnalysisParams, Answer, answer_questions
 from peacewatch.lakehouse.questions.answer import run_sql
 from peacewatch.lakehouse.report import write_report
 from peacewatch.lakehouse.spark import spark_session
+from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.tenants.lake_access import tenant_credentials
+from peacewatch.tenants.onboarding import applied_spec
 
-__all__ = ["analyze", "rich_table", "sql"]
+__all__ = ["analyze", "print_answers", "rich_table", "run_analysis", "sql"]
 
 console = Console()
 
@@ -40,10 +43,12 @@ def rich_table(df: pd.DataFrame, *, title: str | None = None, limit: int = 50) -
 @contextmanager
 def _tenant_session(settings: Settings, tenant: str) -> Iterator[tuple[SparkSession, TenantDatabase]]:
     validate_tenant_name(tenant)
+    # As the force's own MinIO user: the session can read that force's lake and nothing else.
+    credentials = tenant_credentials(settings, tenant) if settings.lake_dir is None else None
     with console.status("Starting Spark (Delta Lake, S3A) ...", spinner="dots"):
-        spark = spark_session(settings, app_name=f"peacewatch-{tenant}")
+        spark = spark_session(settings, app_name=f"peacewatch-{tenant}", credentials=credentials)
     try:
-        db = register_tenant(spark, settings, tenant=tenant)
+        db = register_tenant(spark, settings, tenant=tenant, credentials=credentials)
         spark.catalog.setCurrentDatabase(db.database)
         yield spark, db
     except PySparkException as exc:
@@ -77,26 +82,53 @@ def sql(
         console.print(rich_table(df, limit=limit))
 
 
+def _threshold(settings: Settings, tenant: str) -> int:
+    """The force's own alert threshold (from its applied spec); 20 without one or without a broker."""
+    try:
+        with pulsar_admin(settings) as admin:
+            spec = applied_spec(admin, tenant)
+    except PeacewatchError:
+        return 20
+    return spec.alerting.threshold if spec else 20
+
+
+def run_analysis(
+    settings: Settings, *, tenant: str, out: Path, keys: str = "abcde", params: AnalysisParams | None = None
+) -> tuple[list[Answer], Path]:
+    """Answer the questions for one tenant; writes its charts and report.html under out/tenant."""
+    params = params or AnalysisParams(threshold=_threshold(settings, tenant))
+    with _tenant_session(settings, tenant) as (spark, db):
+        with console.status(f"{tenant}: answering {len(set(keys))} questions ..."):
+            answers = answer_questions(spark, database=db.database, keys=keys, params=params)
+        source = ", ".join(f"{k}: {v}" for k, v in db.tables.items())
+        report = write_report(answers, tenant=tenant, out_dir=out / tenant, source=source)
+    return answers, report
+
+
+def print_answers(tenant: str, answers: list[Answer], report: Path) -> None:
+    console.rule(f"[bold]{tenant}")
+    for a in answers:
+        console.print(f"[bold]({a.key}) {a.question}[/]")
+        console.print(a.finding, highlight=False)
+        console.print(rich_table(a.table, limit=10))
+    console.print(f"report: {report}")
+
+
 def analyze(
     ctx: typer.Context,
     tenant: list[str] = typer.Option(..., "--tenant", "-t", help="Tenant(s) to analyse"),
     question: str = typer.Option("abcde", "--question", "-q", help=f"Which of {''.join(QUESTIONS)}"),
     out: Path = typer.Option(Path("peacewatch-analysis"), help="Charts and report.html go to OUT/TENANT/"),
-    threshold: int = typer.Option(20, min=0, max=101, help="A peacescore below this is an alert"),
+    threshold: int | None = typer.Option(
+        None, min=0, max=101, help="A peacescore below this is an alert (default: the force's own)"
+    ),
     grid: float = typer.Option(0.01, min=0.0005, max=1.0, help="Hotspot cell size in degrees"),
 ) -> None:
     """Answer the five questions for each tenant: tables here, charts and one HTML report on disk."""
     settings: Settings = ctx.obj
-    params = AnalysisParams(threshold=threshold, grid_deg=grid)
     for name in tenant:
-        with _tenant_session(settings, name) as (spark, db):
-            with console.status(f"{name}: answering {len(set(question))} questions ..."):
-                answers = answer_questions(spark, database=db.database, keys=question, params=params)
-            source = ", ".join(f"{k}: {v}" for k, v in db.tables.items())
-            report = write_report(answers, tenant=name, out_dir=out / name, source=source)
-        console.rule(f"[bold]{name}")
-        for a in answers:
-            console.print(f"[bold]({a.key}) {a.question}[/]")
-            console.print(a.finding, highlight=False)
-            console.print(rich_table(a.table, limit=10))
-        console.print(f"report: {report}")
+        validate_tenant_name(name)
+        params = AnalysisParams(threshold=threshold if threshold is not None else _threshold(settings, name),
+                                grid_deg=grid)  # fmt: skip
+        answers, report = run_analysis(settings, tenant=name, out=out, keys=question, params=params)
+        print_answers(name, answers, report)

@@ -12,13 +12,12 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import SparkSession
 
-from peacewatch.lakehouse.lake import TableName, lake_table
+from peacewatch.lakehouse.lake import TABLES, S3Credentials, TableName, lake_table
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 
 __all__ = ["TenantDatabase", "database_name", "register_tenant"]
 
-_TABLES: tuple[TableName, ...] = ("reports", "alerts")
 
 # One row per citizen seen: the shape most questions about people start from.
 _SIGHTINGS = """
@@ -48,8 +47,8 @@ def _spark_uri(uri: str) -> str:
     return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
 
 
-def _exists(settings: Settings, tenant: str, name: TableName) -> bool:
-    where = lake_table(settings, tenant=tenant, name=name)
+def _exists(settings: Settings, tenant: str, name: TableName, credentials: S3Credentials | None) -> bool:
+    where = lake_table(settings, tenant=tenant, name=name, credentials=credentials)
     try:
         DeltaTable(where.uri, storage_options=where.storage_options)
     except TableNotFoundError:
@@ -57,7 +56,9 @@ def _exists(settings: Settings, tenant: str, name: TableName) -> bool:
     return True
 
 
-def register_tenant(spark: SparkSession, settings: Settings, *, tenant: str) -> TenantDatabase:
+def register_tenant(
+    spark: SparkSession, settings: Settings, *, tenant: str, credentials: S3Credentials | None = None
+) -> TenantDatabase:
     """CREATE DATABASE {tenant} with its Delta tables and views; idempotent.
 
     Tables the sink has not created yet are left out. Raises if the tenant has no reports table.
@@ -65,8 +66,8 @@ def register_tenant(spark: SparkSession, settings: Settings, *, tenant: str) -> 
     db = database_name(tenant)
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
     tables: dict[str, str] = {}
-    for name in _TABLES:
-        if not _exists(settings, tenant, name):
+    for name in TABLES:
+        if not _exists(settings, tenant, name, credentials):
             continue
         location = _spark_uri(lake_table(settings, tenant=tenant, name=name).uri)
         spark.sql(f"CREATE TABLE IF NOT EXISTS {db}.{name} USING delta LOCATION '{location}'")

@@ -15,9 +15,10 @@ from peacewatch.lakehouse.lake import lake_table
 from peacewatch.lakehouse.sink import DeltaSink, SinkStats
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.lakehouse.upkeep import table_status
-from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.clients import pulsar_admin, tenant_client
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.tenants.lake_access import tenant_credentials
 from peacewatch.tenants.provisioning import onboarded_tenants
 
 app = typer.Typer(help="The Delta lake on MinIO: the sink, its status and upkeep.")
@@ -50,8 +51,10 @@ def run(
     """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the last batch)."""
     settings: Settings = ctx.obj
     validate_tenant_name(tenant)
-    client = pulsar_client(settings, io_threads=2)
-    sink = DeltaSink(settings, client, tenant=tenant, name=name,
+    # As the force's own sink role and MinIO user: it can reach that force's topics and lake only.
+    client = tenant_client(settings, tenant=tenant, role="lake", io_threads=2)
+    credentials = tenant_credentials(settings, tenant) if settings.lake_dir is None else None
+    sink = DeltaSink(settings, client, tenant=tenant, name=name, credentials=credentials,
                      policy=BatchPolicy(max_rows=max_rows, max_age_s=max_age))  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sink.stop())

@@ -8,9 +8,36 @@ from typing import Literal
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 
-__all__ = ["LakeTable", "TableName", "lake_table"]
+__all__ = [
+    "LAKE_PREFIX",
+    "TABLES",
+    "LakeTable",
+    "S3Credentials",
+    "TableName",
+    "lake_table",
+    "platform_credentials",
+]
 
 TableName = Literal["reports", "alerts"]
+TABLES: tuple[TableName, ...] = ("reports", "alerts")
+# Inside a tenant's bucket: tables under lake/; tiered storage writes its ledgers at the top.
+LAKE_PREFIX = "lake"
+
+
+@dataclass(frozen=True, repr=False)
+class S3Credentials:
+    """Who reads or writes on MinIO: the platform (root) or one tenant's user."""
+
+    access_key: str
+    secret_key: str
+
+    def __repr__(self) -> str:
+        return f"S3Credentials(access_key={self.access_key!r}, secret_key=***)"
+
+
+def platform_credentials(settings: Settings) -> S3Credentials:
+    m = settings.minio
+    return S3Credentials(access_key=m.access_key, secret_key=m.secret_key.get_secret_value())
 
 
 @dataclass(frozen=True)
@@ -21,12 +48,12 @@ class LakeTable:
     storage_options: dict[str, str]
 
 
-def _storage_options(settings: Settings) -> dict[str, str]:
+def _storage_options(settings: Settings, credentials: S3Credentials) -> dict[str, str]:
     m = settings.minio
     return {
         "AWS_ENDPOINT_URL": m.url,
-        "AWS_ACCESS_KEY_ID": m.access_key,
-        "AWS_SECRET_ACCESS_KEY": m.secret_key.get_secret_value(),
+        "AWS_ACCESS_KEY_ID": credentials.access_key,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
         "AWS_REGION": m.region,
         "AWS_ALLOW_HTTP": "true",
         # Atomic log writes on S3 without a lock service: concurrent sinks are safe.
@@ -34,10 +61,15 @@ def _storage_options(settings: Settings) -> dict[str, str]:
     }
 
 
-def lake_table(settings: Settings, *, tenant: str, name: TableName) -> LakeTable:
+def lake_table(
+    settings: Settings, *, tenant: str, name: TableName, credentials: S3Credentials | None = None
+) -> LakeTable:
     """s3://{lake_bucket}/{tenant}/{name} on MinIO, or {lake_dir}/{tenant}/{name} when a local
     lake directory is set (embedded mode)."""
     validate_tenant_name(tenant)
     if settings.lake_dir is not None:
         return LakeTable(tenant, name, str(settings.lake_dir / tenant / name), {})
-    return LakeTable(tenant, name, f"s3://{settings.lake_bucket}/{tenant}/{name}", _storage_options(settings))
+    uri = f"s3://{settings.tenant_bucket(tenant)}/{LAKE_PREFIX}/{name}"
+    return LakeTable(
+        tenant, name, uri, _storage_options(settings, credentials or platform_credentials(settings))
+    )

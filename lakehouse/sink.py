@@ -27,7 +27,7 @@ from deltalake.exceptions import DeltaError, DeltaProtocolError, SchemaMismatchE
 from pydantic import BaseModel
 
 from peacewatch.lakehouse.batching import BatchPolicy, MicroBatch, Position
-from peacewatch.lakehouse.lake import LakeTable, TableName, lake_table
+from peacewatch.lakehouse.lake import LakeTable, S3Credentials, TableName, lake_table
 from peacewatch.lakehouse.positions import encode_position, sink_app_id
 from peacewatch.lakehouse.rows import to_table
 from peacewatch.platform.contract import Alert, Report, parse_contract
@@ -195,6 +195,7 @@ class DeltaSink:
         tables: tuple[TableName, ...] = ("reports", "alerts"),
         models: dict[TableName, type[BaseModel]] | None = None,
         subscription: str = SUBSCRIPTION,
+        credentials: S3Credentials | None = None,
     ) -> None:
         """`models` overrides the contract model per table (a newer contract version: new
         optional fields become new columns through schema merge)."""
@@ -218,7 +219,7 @@ class DeltaSink:
             )
             self._writers.append(
                 _TableWriter(
-                    table=lake_table(settings, tenant=tenant, name=table_name),
+                    table=lake_table(settings, tenant=tenant, name=table_name, credentials=credentials),
                     model=(models or {}).get(table_name, _MODELS[table_name]),
                     consumer=consumer,
                     policy=policy,

@@ -15,22 +15,10 @@ from delta.pip_utils import configure_spark_with_delta_pip
 from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 
+from peacewatch.lakehouse.lake import S3Credentials, platform_credentials
 from peacewatch.platform.settings import Settings
 
-__all__ = ["S3Credentials", "spark_session"]
-
-
-class S3Credentials:
-    """Who Spark is on MinIO: the platform (root) or one tenant's user."""
-
-    __slots__ = ("access_key", "secret_key")
-
-    def __init__(self, *, access_key: str, secret_key: str) -> None:
-        self.access_key = access_key
-        self.secret_key = secret_key
-
-    def __repr__(self) -> str:
-        return f"S3Credentials(access_key={self.access_key!r}, secret_key=***)"
+__all__ = ["spark_session"]
 
 
 def _s3a_conf(settings: Settings, credentials: S3Credentials) -> dict[str, str]:
@@ -67,9 +55,7 @@ def spark_session(
     Spark keeps one session per process.
     """
     sp = settings.spark
-    creds = credentials or S3Credentials(
-        access_key=settings.minio.access_key, secret_key=settings.minio.secret_key.get_secret_value()
-    )
+    creds = credentials or platform_credentials(settings)
     # Executors are Python processes too: they must be this environment's (pyarrow, pandas).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

@@ -4,39 +4,42 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Self
 
 import pulsar
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from peacewatch.functions.alert_deploy import deploy_alerting
+from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
 from peacewatch.functions.alert_tail import follow_alerts
-from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
+from peacewatch.lakehouse.analysis_cli import print_answers, run_analysis
 from peacewatch.lakehouse.batching import BatchPolicy
-from peacewatch.lakehouse.lake import lake_table
+from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.sink import DeltaSink
 from peacewatch.lakehouse.upkeep import table_status
-from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.clients import pulsar_admin, pulsar_client, tenant_client
 from peacewatch.platform.contract import parse_report
 from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
-from peacewatch.simulator.publisher import Publisher, run_simulation
-from peacewatch.tenants.provisioning import provision_topics
+from peacewatch.simulator.publisher import Publisher, PublishStats, run_simulation
+from peacewatch.tenants.cli import apply_spec
+from peacewatch.tenants.lake_access import tenant_credentials
+from peacewatch.tenants.spec import load_spec
 
 __all__ = ["EXAMPLE_TENANTS", "run_demo"]
 
+# Each force picks its own threshold; south also rate-limits repeat alerts per citizen
+# (tenants/examples/*.yaml).
 EXAMPLE_TENANTS = ("north-precinct", "south-precinct")
-# Each force picks its own threshold; south also rate-limits repeat alerts per citizen.
-EXAMPLE_ALERTING = {
-    "north-precinct": AlertConfig(threshold=20),
-    "south-precinct": AlertConfig(threshold=25, cooldown_s=600),
-}
+EXAMPLES = Path(__file__).parents[1] / "tenants" / "examples"
 
 
 class _PerTenantThreads:
@@ -67,15 +70,15 @@ class _PerTenantThreads:
 class _AlertFeed(_PerTenantThreads):
     """Prints each tenant's alert log live, as an officer following it would see it."""
 
-    def __init__(self, client: pulsar.Client, tenants: tuple[str, ...], console: Console) -> None:
+    def __init__(self, clients: dict[str, pulsar.Client], tenants: tuple[str, ...], console: Console) -> None:
         self.count = dict.fromkeys(tenants, 0)
-        self._client = client
+        self._clients = clients
         self._console = console
         super().__init__(tenants)
 
     def _run(self, tenant: str) -> None:
         while not self._stop.is_set():
-            for alert in follow_alerts(self._client, tenant=tenant, since=None, idle_timeout_s=0.5):
+            for alert in follow_alerts(self._clients[tenant], tenant=tenant, since=None, idle_timeout_s=0.5):
                 self.count[tenant] += 1
                 self._console.print(
                     f"[bold red]ALERT[/] [dim]{tenant}[/] {alert['citizen']} ({alert['citizen_id']}) "
@@ -127,56 +130,73 @@ class _Watcher(_PerTenantThreads):
 
 
 def run_demo(
-    settings: Settings, *, console: Console, drones: int = 40, minutes: int = 180, speed: float = 600
+    settings: Settings,
+    *,
+    console: Console,
+    drones: int = 40,
+    minutes: int = 180,
+    speed: float = 600,
+    history_days: float = 7.0,
+    history_drones: int = 20,
 ) -> None:
     console.rule("[bold]1. The real local stack")
     Stack(settings=settings, console=console).up()
 
-    console.rule("[bold]2. Police forces as tenants")
-    with pulsar_admin(settings) as admin:
-        for tenant in EXAMPLE_TENANTS:
-            result = provision_topics(admin, tenant=tenant, partitions=4)
-            console.print(
-                f"{tenant}: {len(result.changes)} changes"
-                + (" (already onboarded)" if not result.changes else "")
-            )
+    console.rule("[bold]2. Police forces as tenants: `peacewatch tenants apply tenants/examples/*.yaml`")
+    specs = [load_spec(EXAMPLES / f"{t}.yaml") for t in EXAMPLE_TENANTS]
+    for spec in specs:
+        apply_spec(settings, spec)
 
     console.rule("[bold]3. Python functions on the real worker")
     smoke = run_smoke(settings)
     console.print(f"smoke function answered {smoke.received!r} in {smoke.roundtrip_ms:.0f} ms")
 
-    console.rule("[bold]4. Alert functions, one per police force")
-    with pulsar_admin(settings) as admin:
-        for tenant, config in EXAMPLE_ALERTING.items():
-            outcome = deploy_alerting(settings, admin, tenant=tenant, config=config, console=console)
-            console.print(f"{tenant}: alert function {outcome} (threshold {config.threshold})")
-
-    console.rule(
-        f"[bold]5. {drones} drones per tenant, {minutes} simulated minutes at {speed:.0f}x: live alerts"
-    )
-    client = pulsar_client(settings, io_threads=2)
-    rows_before = {
-        t: table_status(lake_table(settings, tenant=t, name="reports")).rows for t in EXAMPLE_TENANTS
-    }
-    # One Delta sink per force, writing every report and alert to its tables on MinIO.
+    # Every component as the role it is: drones as each force's fleet, sinks as its lake role,
+    # the alert feed as its officers.
+    fleet = {t: tenant_client(settings, tenant=t, role="fleet", io_threads=2) for t in EXAMPLE_TENANTS}
+    lake_clients = {t: tenant_client(settings, tenant=t, role="lake", io_threads=2) for t in EXAMPLE_TENANTS}
+    officers = {t: tenant_client(settings, tenant=t, role="officer") for t in EXAMPLE_TENANTS}
+    watch_client = pulsar_client(settings)
     sinks = [
-        DeltaSink(settings, client, tenant=t, policy=BatchPolicy(max_age_s=2), name="demo")
+        DeltaSink(settings, lake_clients[t], tenant=t, policy=BatchPolicy(max_age_s=2), name="demo",
+                  credentials=tenant_credentials(settings, t))
         for t in EXAMPLE_TENANTS
-    ]
+    ]  # fmt: skip
     sink_threads = [threading.Thread(target=sink.run, daemon=True) for sink in sinks]
     for thread in sink_threads:
         thread.start()
     try:
-        publisher = Publisher(client, tenants=list(EXAMPLE_TENANTS), bad_rate=0.002, seed=1)
+        rows_before = {
+            t: table_status(lake_table(settings, tenant=t, name="reports")).rows for t in EXAMPLE_TENANTS
+        }
+        history_minutes = int(history_days * 1440)
+        console.rule(
+            f"[bold]4. {history_days:g} days of history: {history_drones} drones per force, through Pulsar"
+        )
+        history = _publish_with_progress(
+            console, fleet, config=SimulationConfig(drones=history_drones, seed=2),
+            start=datetime.now(UTC) - timedelta(minutes=history_minutes + minutes), minutes=history_minutes,
+        )  # fmt: skip
         with (
-            _Watcher(client, EXAMPLE_TENANTS) as watcher,
-            _AlertFeed(client, EXAMPLE_TENANTS, console) as feed,
+            pulsar_admin(settings) as admin,
+            console.status("Alert functions catching up with the history ..."),
+        ):
+            for t in EXAMPLE_TENANTS:
+                _wait_backlog(admin, t, subscription=ALERT_FUNCTION_NAME)
+
+        console.rule(
+            f"[bold]5. {drones} drones per force, {minutes} simulated minutes at {speed:.0f}x: live alerts"
+        )
+        publisher = Publisher(fleet, tenants=list(EXAMPLE_TENANTS), bad_rate=0.002, seed=1)
+        with (
+            _Watcher(watch_client, EXAMPLE_TENANTS) as watcher,
+            _AlertFeed(officers, EXAMPLE_TENANTS, console) as feed,
         ):
             stats = run_simulation(
                 publisher,
                 config=SimulationConfig(drones=drones),
                 tenants=list(EXAMPLE_TENANTS),
-                start=datetime.now(UTC),
+                start=datetime.now(UTC) - timedelta(minutes=minutes),
                 minutes=minutes,
                 speed=speed,
             )
@@ -196,15 +216,16 @@ def run_demo(
         console.print(table)
 
         console.rule("[bold]6. Every report in Delta Lake on MinIO")
-        _wait_lake(settings, rows_before, stats.per_tenant, watcher.invalid)
+        expected = {t: history.per_tenant[t] + stats.per_tenant[t] for t in EXAMPLE_TENANTS}
+        _wait_lake(settings, rows_before, expected, watcher.invalid)
         for sink in sinks:
             sink.stop()
         for thread in sink_threads:
             thread.join()
         lake = Table("tenant", "table", "rows", "version", "files", "uri")
         for t in EXAMPLE_TENANTS:
-            for name in ("reports", "alerts"):
-                where = lake_table(settings, tenant=t, name=name)  # type: ignore[arg-type]
+            for name in TABLES:
+                where = lake_table(settings, tenant=t, name=name)
                 st = table_status(where)
                 lake.add_row(t, name, f"{st.rows:,}", str(st.version), str(st.files), where.uri)
         console.print(lake)
@@ -212,7 +233,48 @@ def run_demo(
         for sink in sinks:
             sink.stop()
             sink.close()
-        client.close()
+        for client in [*fleet.values(), *lake_clients.values(), *officers.values(), watch_client]:
+            client.close()
+
+    console.rule("[bold]7. Officers' questions: Spark SQL over each force's Delta tables")
+    for spec in specs:
+        answers, report = run_analysis(settings, tenant=spec.name, out=Path("peacewatch-analysis"))
+        print_answers(spec.name, answers, report)
+    console.print(
+        'Ask your own: [bold]peacewatch sql -t north-precinct "SELECT name, count(*) FROM sightings '
+        'WHERE peacescore < 20 GROUP BY name ORDER BY 2 DESC LIMIT 10"[/]'
+    )
+
+
+def _publish_with_progress(
+    console: Console,
+    clients: dict[str, pulsar.Client],
+    *,
+    config: SimulationConfig,
+    start: datetime,
+    minutes: int,
+) -> PublishStats:
+    publisher = Publisher(clients, tenants=list(clients), seed=7)
+    total = minutes * config.drones * len(clients)
+    with Progress(TextColumn("[bold]history[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:  # fmt: skip
+        task = progress.add_task("reports", total=total)
+        stats = run_simulation(
+            publisher, config=config, tenants=list(clients), start=start, minutes=minutes, speed=None,
+            on_progress=lambda n: progress.advance(task, n),
+        )  # fmt: skip
+    publisher.close()
+    return stats
+
+
+def _wait_backlog(admin: PulsarAdmin, tenant: str, *, subscription: str, timeout_s: float = 300) -> None:
+    """Until a subscription of the tenant's reports topic has caught up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stats = admin.topic_stats(TenantTopics(tenant).reports, partitioned=True)
+        if stats.get("subscriptions", {}).get(subscription, {}).get("msgBacklog", 0) == 0:
+            return
+        time.sleep(1)
 
 
 def _wait_lake(

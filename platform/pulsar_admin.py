@@ -129,8 +129,21 @@ class PulsarAdmin:
     def get_namespace_policy(self, namespace: str, policy: str) -> Any:
         return self._json("GET", f"/admin/v2/namespaces/{namespace}/{policy}")
 
-    def set_namespace_policy(self, namespace: str, policy: str, value: Any, *, method: str = "POST") -> None:
-        self._request(method, f"/admin/v2/namespaces/{namespace}/{policy}", json_body=value)
+    def set_namespace_policy(
+        self,
+        namespace: str,
+        policy: str,
+        value: Any,
+        *,
+        method: str = "POST",
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self._request(method, f"/admin/v2/namespaces/{namespace}/{policy}", json_body=value, params=params)
+
+    def get_namespace_policy_or_none(self, namespace: str, policy: str) -> Any:
+        """A policy's value, or None where the namespace has none set (404/204)."""
+        resp = self._request("GET", f"/admin/v2/namespaces/{namespace}/{policy}", ok_statuses=(404,))
+        return resp.json() if resp.status_code != 404 and resp.content else None
 
     # -- topics -------------------------------------------------------------------------------
     def partitioned_topics(self, namespace: str) -> list[str]:
@@ -149,6 +162,10 @@ class PulsarAdmin:
         )
         return resp.status_code != 409
 
+    def set_topic_partitions(self, topic: str, *, partitions: int) -> None:
+        """Grow a partitioned topic (Pulsar never shrinks one)."""
+        self._request("POST", f"/admin/v2/{_topic_path(topic)}/partitions", json_body=partitions)
+
     def create_topic(self, topic: str) -> bool:
         resp = self._request("PUT", f"/admin/v2/{_topic_path(topic)}", ok_statuses=(409,))
         return resp.status_code != 409
@@ -162,6 +179,30 @@ class PulsarAdmin:
 
     def set_topic_policy(self, topic: str, policy: str, value: Any) -> None:
         self._request("POST", f"/admin/v2/{_topic_path(topic)}/{policy}", json_body=value)
+
+    def delete_topic(self, topic: str, *, partitioned: bool) -> bool:
+        suffix = "/partitions" if partitioned else ""
+        resp = self._request(
+            "DELETE", f"/admin/v2/{_topic_path(topic)}{suffix}", params={"force": "true"}, ok_statuses=(404,)
+        )
+        return resp.status_code != 404
+
+    def topic_permissions(self, topic: str) -> dict[str, list[str]]:
+        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/permissions") or {})
+
+    def grant_topic_permission(self, topic: str, *, role: str, actions: list[str]) -> None:
+        self._request("POST", f"/admin/v2/{_topic_path(topic)}/permissions/{role}", json_body=actions)
+
+    def internal_stats(self, topic: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/internalStats"))
+
+    def trigger_offload(self, topic: str, *, ledger_id: int, entry_id: int) -> None:
+        """Offload everything before this position (closed ledgers only) to tiered storage."""
+        body = {"ledgerId": ledger_id, "entryId": entry_id}
+        self._request("PUT", f"/admin/v2/{_topic_path(topic)}/offload", json_body=body)
+
+    def offload_status(self, topic: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/offload"))
 
     # -- schemas ------------------------------------------------------------------------------
     def get_schema(self, topic: str) -> dict[str, Any] | None:

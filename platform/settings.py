@@ -39,6 +39,9 @@ class PulsarSettings(BaseModel):
         "so a small pool (the default is 2 x cores) deadlocks function registration.",
     )
     startup_timeout_s: float = 120.0
+    # Ledger rollover: offload to MinIO happens only for closed ledgers (tests roll over fast).
+    max_entries_per_ledger: int = Field(default=50_000, ge=10)
+    min_ledger_rollover_minutes: int = Field(default=10, ge=0)
 
     @property
     def service_url(self) -> str:
@@ -105,7 +108,11 @@ class Settings(BaseSettings):
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
     minio: MinioSettings = Field(default_factory=MinioSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
-    lake_bucket: str = "peacewatch-lake"
+    bucket_prefix: str = Field(
+        default="peacewatch-",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,20}$",
+        description="Each tenant's MinIO bucket is {bucket_prefix}{tenant}: its lake and offloaded ledgers.",
+    )
     lake_dir: Path | None = Field(
         default=None, description="A local directory for the Delta lake instead of MinIO (embedded mode)."
     )
@@ -120,6 +127,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def tenant_bucket(self, tenant: str) -> str:
+        return f"{self.bucket_prefix}{tenant}"
 
     @property
     def logs_dir(self) -> Path:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.clients import pulsar_admin, tenant_client
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
@@ -54,8 +54,9 @@ def simulate(
         begin = (start.replace(tzinfo=start.tzinfo or UTC)) if start else now
         pace = speed
     expected = minutes * drones * len(tenant)
-    client = pulsar_client(settings, io_threads=2)
-    publisher = Publisher(client, tenants=tenant, bad_rate=bad_rate, seed=seed)
+    # Each fleet publishes with its own force's token: it may produce reports there and nowhere else.
+    clients = {t: tenant_client(settings, tenant=t, role="fleet") for t in tenant}
+    publisher = Publisher(clients, tenants=tenant, bad_rate=bad_rate, seed=seed)
     try:
         with Progress(
             TextColumn("[bold]simulate[/]"),
@@ -83,7 +84,8 @@ def simulate(
             )
     finally:
         publisher.close()
-        client.close()
+        for client in clients.values():
+            client.close()
     table = Table("tenant", "reports sent")
     for t, n in stats.per_tenant.items():
         table.add_row(t, f"{n:,}")

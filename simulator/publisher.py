@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,11 +48,14 @@ def merged_reports(fleets: list[FleetSimulator], *, minutes: int) -> Iterator[tu
 
 
 class Publisher:
-    """One producer per tenant on its reports topic, declaring the contract's schema."""
+    """One producer per tenant on its reports topic, declaring the contract's schema.
+
+    `client` is one client for every tenant, or one per tenant (each holding that force's fleet token).
+    """
 
     def __init__(
         self,
-        client: pulsar.Client,
+        client: pulsar.Client | Mapping[str, pulsar.Client],
         *,
         tenants: list[str],
         bad_rate: float = 0.0,
@@ -63,8 +66,9 @@ class Publisher:
         self._bad_rate = bad_rate
         self._rng = random.Random(seed)
         self._keep_ids = keep_ids
+        clients = client if isinstance(client, Mapping) else dict.fromkeys(tenants, client)
         self._producers = {
-            t: client.create_producer(
+            t: clients[t].create_producer(
                 TenantTopics(t).reports,
                 schema=ContractSchema(Report),
                 batching_enabled=True,

@@ -1,38 +1,170 @@
-"""`peacewatch tenants ...`"""
+"""`peacewatch tenants ...`: onboard, inspect and remove police forces."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import typer
+import urllib3
+from minio.error import MinioAdminException, S3Error
 from rich.console import Console
+from rich.table import Table
 
+from peacewatch.platform.auth import TENANT_ROLES, TenantRole, role_token
 from peacewatch.platform.clients import pulsar_admin
+from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
-from peacewatch.tenants.provisioning import onboarded_tenants, provision_topics
+from peacewatch.tenants.lake_access import LakeAccess
+from peacewatch.tenants.onboarding import Step, applied_spec, apply_steps, plan_steps, remove_tenant
+from peacewatch.tenants.provisioning import onboarded_tenants
+from peacewatch.tenants.spec import AlertingSpec, TenantSpec, load_spec
 
-app = typer.Typer(help="Police forces as Pulsar tenants.")
+app = typer.Typer(help="Police forces as tenants: onboarding, isolation, tokens.")
 console = Console()
+
+
+@contextmanager
+def _minio_errors() -> Iterator[None]:
+    """MinIO's own errors as one line with what to check (the broker's are PulsarAdminError)."""
+    try:
+        yield
+    except (S3Error, MinioAdminException) as exc:
+        raise PeacewatchError(f"MinIO refused: {exc}") from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise PeacewatchError(f"MinIO unreachable ({exc}): is the stack up? `peacewatch stack up`") from None
+
+
+def _show(value: Any) -> str:
+    text = str(value) if value is not None else "-"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _plan_table(spec: TenantSpec, steps: list[Step]) -> Table:
+    table = Table("", "step", "now", "wanted", title=f"{spec.name} ({spec.display_name})")
+    for step in steps:
+        if step.needed:
+            table.add_row("[yellow]~[/]" if step.current else "[green]+[/]", step.what, _show(step.current),
+                          _show(step.wanted))  # fmt: skip
+    return table
+
+
+def apply_spec(settings: Settings, spec: TenantSpec, *, dry_run: bool = False) -> list[Step]:
+    """Plan (and unless dry_run, apply) one spec; prints what changes. Returns the needed steps."""
+    with _minio_errors(), pulsar_admin(settings) as admin:
+        lake = LakeAccess(settings)
+        steps = plan_steps(settings, admin, lake, spec, console=console)
+        needed = [s for s in steps if s.needed]
+        if not needed:
+            console.print(f"{spec.name}: up to date ({len(steps)} steps checked)")
+            return []
+        console.print(_plan_table(spec, steps))
+        if dry_run:
+            console.print(f"{spec.name}: {len(needed)} of {len(steps)} steps would change (plan only)")
+            return needed
+        with console.status(f"Onboarding {spec.name} ..."):
+            apply_steps(steps, on_step=lambda s: console.print(f"[green]done[/] {s.what}"))
+        console.print(f"{spec.name}: {len(needed)} changes applied")
+        return needed
 
 
 @app.command()
 def add(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Tenant name, e.g. north-precinct"),
+    display_name: str | None = typer.Option(None, help="Human name of the force"),
     partitions: int = typer.Option(4, min=1, max=256, help="Partitions of the reports topic"),
+    threshold: int = typer.Option(20, min=0, max=101, help="A peacescore below this raises an alert"),
+    cooldown: float = typer.Option(0.0, min=0, help="Seconds between alerts per citizen (0 = off)"),
 ) -> None:
-    """Create the tenant, its `drones` namespace, topics and registered schemas (idempotent)."""
+    """Onboard a force with default policies (use `apply FILE` for a full spec). Idempotent."""
     validate_tenant_name(name)
-    with pulsar_admin(ctx.obj) as admin:
-        result = provision_topics(admin, tenant=name, partitions=partitions)
-    if result.changes:
-        for change in result.changes:
-            console.print(f"[green]+[/] {change}")
-    else:
-        console.print(f"{name}: already up to date")
+    spec = TenantSpec(
+        name=name,
+        display_name=display_name or name.replace("-", " ").title(),
+        partitions=partitions,
+        alerting=AlertingSpec(threshold=threshold, cooldown_s=cooldown),
+    )
+    apply_spec(ctx.obj, spec)
+
+
+@app.command("apply")
+def apply_(
+    ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Tenant spec YAML file(s)")
+) -> None:
+    """Make the platform match each spec: changes only what differs."""
+    for spec in [load_spec(f) for f in files]:  # all files valid before anything changes
+        apply_spec(ctx.obj, spec)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Tenant spec YAML file(s)")
+) -> None:
+    """Show what `apply` would change, and change nothing."""
+    for spec in [load_spec(f) for f in files]:
+        apply_spec(ctx.obj, spec, dry_run=True)
 
 
 @app.command("list")
 def list_(ctx: typer.Context) -> None:
-    """Tenants that have a `drones` namespace."""
+    """Onboarded forces."""
+    table = Table("tenant", "display name", "threshold", "partitions", "bucket")
     with pulsar_admin(ctx.obj) as admin:
         for tenant in onboarded_tenants(admin):
-            console.print(tenant)
+            spec = applied_spec(admin, tenant)
+            shown = (
+                [spec.display_name, str(spec.alerting.threshold), str(spec.partitions)] if spec else ["-"] * 3
+            )
+            table.add_row(tenant, *shown, ctx.obj.tenant_bucket(tenant))
+    console.print(table)
+
+
+@app.command()
+def show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """A force's applied spec, and whether the platform still matches it."""
+    validate_tenant_name(name)
+    with pulsar_admin(ctx.obj) as admin:
+        spec = applied_spec(admin, name)
+    if spec is None:
+        raise PeacewatchError(
+            f"tenant {name!r} was not onboarded with a spec: `peacewatch tenants add {name}`"
+        )
+    console.print(spec.to_yaml(), highlight=False)
+    apply_spec(ctx.obj, spec, dry_run=True)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    purge: bool = typer.Option(False, "--purge", help="Also delete its topics' data and its whole lake"),
+) -> None:
+    """Take a force off the platform. Refuses to delete data unless --purge."""
+    validate_tenant_name(name)
+    with _minio_errors(), pulsar_admin(ctx.obj) as admin:
+        done = remove_tenant(ctx.obj, admin, LakeAccess(ctx.obj), tenant=name, purge=purge)
+    for item in done:
+        console.print(f"[red]-[/] {item}")
+    if not done:
+        console.print(f"{name}: nothing to remove")
+
+
+@app.command()
+def token(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Tenant"),
+    role: str = typer.Option(..., "--role", "-r", help=f"One of {', '.join(TENANT_ROLES)}"),
+    expires_days: float | None = typer.Option(None, min=0.001, help="Expire after this many days"),
+) -> None:
+    """Mint a JWT for one of the force's roles (drones: fleet; officers: officer; ...)."""
+    validate_tenant_name(name)
+    if role not in TENANT_ROLES:
+        raise PeacewatchError(f"unknown role {role!r}: choose one of {', '.join(TENANT_ROLES)}")
+    expires = timedelta(days=expires_days) if expires_days else None
+    typed_role: TenantRole = role  # type: ignore[assignment]
+    print(role_token(ctx.obj, tenant=name, role=typed_role, expires_in=expires))

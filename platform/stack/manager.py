@@ -61,7 +61,6 @@ class Stack:
         self._start(minio, ports=[(m.host, m.port), (m.host, m.console_port)])
         self._start(pulsar, ports=[(p.host, p.broker_port), (p.host, p.web_port)])
         self._wait(minio, timeout_s=m.startup_timeout_s)
-        minio.ensure_buckets(self.settings.lake_bucket, "pulsar-offload")
         self._wait(pulsar, timeout_s=p.startup_timeout_s)
         self.console.print(f"Logs: {self.settings.logs_dir}")
         return self.status()

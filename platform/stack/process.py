@@ -98,8 +98,11 @@ class ManagedProcess:
         if _start_ticks(pid) is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            _reap(pid)
-            time.sleep(0.5)
+            # A JVM with gigabytes mapped takes a few seconds to vanish even after SIGKILL.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _start_ticks(pid) is not None:
+                _reap(pid)
+                time.sleep(0.2)
         if _start_ticks(pid) is not None:
             raise StackError(f"{self.name} (pid {pid}) did not stop; kill it by hand")
         self.pid_file.unlink(missing_ok=True)

@@ -10,8 +10,19 @@ from typing import Any
 import httpx
 import yaml
 
+from peacewatch.platform.auth import (
+    SUPERUSER_ROLE,
+    ensure_secret_key,
+    secret_key_path,
+    superuser_token,
+    superuser_token_path,
+)
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.process import ManagedProcess
+
+# Class names, not secrets.
+_TOKEN_PROVIDER = "org.apache.pulsar.broker.authentication.AuthenticationProviderToken"  # noqa: S105
+_TOKEN_CLIENT = "org.apache.pulsar.client.impl.auth.AuthenticationToken"  # noqa: S105
 
 __all__ = ["PulsarRunner"]
 
@@ -44,9 +55,22 @@ class PulsarRunner:
     def conf_dir(self) -> Path:
         return self.dir / "conf"
 
+    def auth_overrides(self) -> dict[str, str]:
+        """Token authentication and authorization; the broker's own clients use the superuser token."""
+        return {
+            "authenticationEnabled": "true",
+            "authenticationProviders": _TOKEN_PROVIDER,
+            "tokenSecretKey": f"file://{secret_key_path(self.settings)}",
+            "authorizationEnabled": "true",
+            "superUserRoles": SUPERUSER_ROLE,
+            "brokerClientAuthenticationPlugin": _TOKEN_CLIENT,
+            "brokerClientAuthenticationParameters": f"file://{superuser_token_path(self.settings)}",
+        }
+
     def broker_overrides(self) -> dict[str, str]:
         p = self.settings.pulsar
         return {
+            **self.auth_overrides(),
             "bindAddress": p.host,
             "advertisedAddress": p.host,
             "brokerServicePort": str(p.broker_port),
@@ -64,6 +88,11 @@ class PulsarRunner:
             # Topics are created by onboarding (partitioned reports); an auto-created
             # non-partitioned `reports` would hide a missing onboarding step.
             "allowAutoTopicCreationType": "non-partitioned",
+            # `tenants remove --purge` deletes a force's namespace with its topics in one call.
+            "forceDeleteNamespaceAllowed": "true",
+            "forceDeleteTenantAllowed": "true",
+            "managedLedgerMaxEntriesPerLedger": str(p.max_entries_per_ledger),
+            "managedLedgerMinLedgerRolloverTimeMinutes": str(p.min_ledger_rollover_minutes),
         }
 
     def worker_overrides(self) -> dict[str, Any]:
@@ -77,10 +106,20 @@ class PulsarRunner:
             "narExtractionDirectory": str(self.dir / "nar"),
             "connectorsDirectory": str(self.dir / "connectors"),
             "functionsDirectory": str(self.dir / "functions"),
+            # Standalone copies the broker's auth settings into the worker; stated here as well so
+            # the worker (and the function instances it starts) never run without them.
+            "authenticationEnabled": True,
+            "authorizationEnabled": True,
+            "authenticationProviders": [_TOKEN_PROVIDER],
+            "superUserRoles": [SUPERUSER_ROLE],
+            "properties": {"tokenSecretKey": f"file://{secret_key_path(self.settings)}"},
+            "brokerClientAuthenticationPlugin": _TOKEN_CLIENT,
+            "brokerClientAuthenticationParameters": f"file://{superuser_token_path(self.settings)}",
         }
 
     def render_config(self) -> tuple[Path, Path]:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        ensure_secret_key(self.settings)
         broker = self.conf_dir / "standalone.conf"
         broker.write_text(
             _override_properties(
@@ -130,6 +169,13 @@ class PulsarRunner:
             # ZooKeeper metadata: the BookKeeper table service (the state store of Python
             # functions) only runs with it; the RocksDB default would leave state disabled.
             "PULSAR_STANDALONE_USE_ZOOKEEPER": "1",
+            # Tiered storage authenticates to MinIO from the environment, never from namespace
+            # policies a tenant admin can read: the generic S3 driver reads ACCESS_KEY_*,
+            # the aws-s3 driver the AWS_* chain.
+            "ACCESS_KEY_ID": self.settings.minio.access_key,
+            "ACCESS_KEY_SECRET": self.settings.minio.secret_key.get_secret_value(),
+            "AWS_ACCESS_KEY_ID": self.settings.minio.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.settings.minio.secret_key.get_secret_value(),
         }
         cmd = [
             str(home / "bin" / "pulsar"),
@@ -154,7 +200,9 @@ class PulsarRunner:
         url = self.settings.pulsar.web_url
         result: dict[str, Any] = {"broker": False, "worker": False, "version": None}
         try:
-            with httpx.Client(base_url=url, timeout=3.0) as http:
+            token = superuser_token(self.settings)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            with httpx.Client(base_url=url, timeout=3.0, headers=headers) as http:
                 result["broker"] = http.get("/admin/v2/clusters").status_code == 200
                 if result["broker"]:
                     result["version"] = http.get("/admin/v2/brokers/version").text.strip()

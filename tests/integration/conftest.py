@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pulsar
 import pytest
@@ -17,6 +18,9 @@ from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
 from peacewatch.platform.stack.manager import Stack
+from peacewatch.tenants.lake_access import LakeAccess
+from peacewatch.tenants.onboarding import apply_steps, plan_steps
+from peacewatch.tenants.spec import TenantSpec
 
 TEST_STATE = Path(os.environ.get("PEACEWATCH_TEST_STATE_DIR", Path.home() / ".local/state/peacewatch-test"))
 
@@ -30,6 +34,9 @@ def test_settings() -> Settings:
             bookie_port=23181,
             stream_storage_port=24181,
             zookeeper_port=22181,
+            # Ledgers roll over every 100 entries, so tiered storage has closed ledgers to offload.
+            max_entries_per_ledger=100,
+            min_ledger_rollover_minutes=0,
         ),
         minio=MinioSettings(port=29000, console_port=29001),
     )
@@ -71,6 +78,18 @@ def tenant_names() -> tuple[str, str]:
     """Two fresh tenant names per test: runs never see each other's data."""
     run = uuid.uuid4().hex[:6]
     return f"it-{run}-north", f"it-{run}-south"
+
+
+def onboard(
+    settings: Settings, admin: PulsarAdmin, tenant: str, *, partitions: int = 4, with_function: bool = False,
+    **spec: Any,
+) -> TenantSpec:  # fmt: skip
+    """Onboard a test tenant the way `peacewatch tenants add` does (topics, policies, permissions,
+    bucket, MinIO user, tables); the alert function only when asked (its deploy takes ~10 s)."""
+    full = TenantSpec(name=tenant, display_name=tenant, partitions=partitions, **spec)
+    steps = plan_steps(settings, admin, LakeAccess(settings), full, with_function=with_function)
+    apply_steps(steps)
+    return full
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

@@ -29,10 +29,9 @@ from peacewatch.platform.stack.minio import MinioRunner
 from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
-from peacewatch.tenants.provisioning import provision_topics
 
 from .alerting_helpers import read_all
-from .conftest import cli_env
+from .conftest import cli_env, onboard
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +85,7 @@ def test_sink_writes_every_valid_report_and_dead_letters_the_rest(
     stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
 ) -> None:
     tenant = tenant_names[0]
-    provision_topics(admin, tenant=tenant, partitions=4)
+    onboard(settings, admin, tenant, partitions=4)
     stats = _publish(client, tenant, minutes=60, drones=50, bad_rate=0.02)
     valid = stats.report_ids[tenant]
     # An alert arrives on the alerts topic too (normally from the alert function).
@@ -131,7 +130,7 @@ def test_exactly_once_through_twenty_kill_minus_nine(
     stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
 ) -> None:
     tenant = tenant_names[0]
-    provision_topics(admin, tenant=tenant, partitions=4)
+    onboard(settings, admin, tenant, partitions=4)
     result: dict[str, object] = {}
     # 200,000 reports: 100 drones x 2,000 minutes, streamed while the sink is killed and restarted.
     publisher = threading.Thread(
@@ -170,7 +169,7 @@ def test_sink_rides_out_a_minio_restart(
     stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
 ) -> None:
     tenant = tenant_names[1]
-    provision_topics(admin, tenant=tenant, partitions=2)
+    onboard(settings, admin, tenant, partitions=2)
     first = _publish(client, tenant, minutes=20, drones=50)
     sink = _sink_process(settings, tenant, "sink-m")
     minio = MinioRunner(settings=settings, binary=Stack(settings=settings)._minio().binary)
@@ -198,7 +197,7 @@ def test_two_sink_processes_share_a_tenant(
     stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
 ) -> None:
     tenant = tenant_names[0]
-    provision_topics(admin, tenant=tenant, partitions=4)
+    onboard(settings, admin, tenant, partitions=4)
     sinks = [_sink_process(settings, tenant, "sink-1"), _sink_process(settings, tenant, "sink-2")]
     try:
         time.sleep(4)  # both subscribed: the failover subscription spreads the partitions
@@ -231,7 +230,7 @@ def test_crash_between_commit_and_ack_writes_nothing_twice(
     from peacewatch.platform.clients import pulsar_client
 
     tenant = tenant_names[1]
-    provision_topics(admin, tenant=tenant, partitions=2)
+    onboard(settings, admin, tenant, partitions=2)
     publish_client = pulsar_client(settings)
     stats = _publish(publish_client, tenant, minutes=10, drones=30)
     publish_client.close()
@@ -278,7 +277,7 @@ def test_new_optional_contract_field_evolves_the_table(
         weather: str | None = None
 
     tenant = tenant_names[0]
-    provision_topics(admin, tenant=tenant, partitions=2)
+    onboard(settings, admin, tenant, partitions=2)
     client = pulsar_client(settings)
     old = [report(("c1", 50)) for _ in range(5)]
     publish(client, tenant, [(r.drone_id, r.to_json()) for r in old])
@@ -315,7 +314,7 @@ def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
     from peacewatch.platform.clients import pulsar_client
 
     tenant = tenant_names[1]
-    provision_topics(admin, tenant=tenant, partitions=2)
+    onboard(settings, admin, tenant, partitions=2)
     client = pulsar_client(settings)
     sink = DeltaSink(
         settings, client, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_rows=100, max_age_s=0.5)
@@ -354,5 +353,6 @@ def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
 def _log_objects(settings: Settings, tenant: str) -> list[str]:
     from peacewatch.platform.stack.minio import minio_client
 
-    prefix = f"{tenant}/reports/_delta_log/"
-    return [o.object_name for o in minio_client(settings).list_objects(settings.lake_bucket, prefix=prefix)]
+    bucket = settings.tenant_bucket(tenant)
+    objects = minio_client(settings).list_objects(bucket, prefix="lake/reports/_delta_log/")
+    return [o.object_name for o in objects]

@@ -24,9 +24,8 @@ from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
-from peacewatch.tenants.provisioning import provision_topics
 
-from .conftest import cli_env
+from .conftest import cli_env, onboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,7 +43,7 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     tenant_names: tuple[str, str], tmp_path: Path,
 ) -> None:  # fmt: skip
     tenant = tenant_names[0]
-    provision_topics(admin, tenant=tenant, partitions=2)
+    onboard(settings, admin, tenant, partitions=2)
     # Two days (a Saturday and a Sunday) of 20 drones: ~57,600 reports through the broker.
     publisher = Publisher(client, tenants=[tenant], seed=3)
     stats = run_simulation(
@@ -77,7 +76,7 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     assert proc.returncode == 0, proc.stderr[-3000:]
     page = (out / tenant / "report.html").read_text()
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 5
-    assert f"s3a://{settings.lake_bucket}/{tenant}/reports" in page
+    assert f"s3a://{settings.tenant_bucket(tenant)}/lake/reports" in page
     assert "uprising" in proc.stdout  # the planted word tops the lift table printed
     assert f"{tenant}-d" in proc.stdout  # a drone named for maintenance
 

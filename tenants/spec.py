@@ -1,0 +1,112 @@
+"""A police force as a tenant: everything onboarding needs, in one YAML file per force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from peacewatch.platform.auth import TenantRole, role_name
+from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.topics import validate_tenant_name
+
+__all__ = ["RetentionSpec", "TenantSpec", "load_spec", "spec_from_json"]
+
+SchemaCompatibility = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FULL", "FULL_TRANSITIVE"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetentionSpec(_Spec):
+    """How long acknowledged reports stay in Pulsar (the lake keeps them for good)."""
+
+    minutes: int = Field(default=7 * 24 * 60, ge=-1, description="-1: forever")
+    size_mb: int = Field(default=10_240, ge=-1, description="-1: unlimited")
+
+
+class OffloadSpec(_Spec):
+    """Tiered storage: closed ledgers move to the tenant's MinIO bucket."""
+
+    threshold_mb: int = Field(default=512, ge=-1, description="Offload past this in BookKeeper; -1: off")
+    deletion_lag_minutes: int = Field(default=240, ge=0, description="Keep the BookKeeper copy this long")
+
+
+class AlertingSpec(_Spec):
+    threshold: int = Field(default=20, ge=0, le=101, description="A peacescore below this raises an alert")
+    cooldown_s: float = Field(default=0.0, ge=0, description="One alert per citizen per window (0: off)")
+    parallelism: int = Field(default=1, ge=1, le=16)
+
+
+class RolesSpec(_Spec):
+    """Role names the broker authorises (the `sub` of their tokens). Default: {tenant}-{role}."""
+
+    fleet: str | None = None
+    officer: str | None = None
+    analyst: str | None = None
+    lake: str | None = None
+
+
+class TenantSpec(_Spec):
+    name: str = Field(description="Pulsar tenant name, e.g. north-precinct")
+    display_name: str = Field(min_length=1, max_length=200)
+    alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    partitions: int = Field(default=4, ge=1, le=256, description="Partitions of the reports topic")
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
+    offload: OffloadSpec = Field(default_factory=OffloadSpec)
+    message_ttl_s: int = Field(default=7 * 24 * 3600, ge=0, description="Unacknowledged messages expire")
+    backlog_quota_mb: int = Field(default=5_120, ge=1, description="Producers wait beyond this backlog")
+    schema_compatibility: SchemaCompatibility = "BACKWARD_TRANSITIVE"
+    admin_roles: list[str] = Field(default_factory=list, description="Roles that administer this tenant")
+    roles: RolesSpec = Field(default_factory=RolesSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return validate_tenant_name(value)
+
+    @model_validator(mode="after")
+    def _quota_within_retention(self) -> TenantSpec:
+        # Pulsar refuses a backlog quota larger than the retained size.
+        if self.retention.size_mb >= 0 and self.backlog_quota_mb > self.retention.size_mb:
+            raise ValueError(
+                f"backlog_quota_mb ({self.backlog_quota_mb}) must not exceed retention.size_mb "
+                f"({self.retention.size_mb})"
+            )
+        return self
+
+    def role(self, role: TenantRole) -> str:
+        return getattr(self.roles, role) or role_name(self.name, role)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+
+
+def _reason(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "<spec>"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def load_spec(path: Path) -> TenantSpec:
+    """A TenantSpec from a YAML file, or PeacewatchError saying which field is wrong and why."""
+    try:
+        data: Any = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise PeacewatchError(f"cannot read tenant spec {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise PeacewatchError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise PeacewatchError(f"{path}: a tenant spec is a mapping with at least name and display_name")
+    try:
+        return TenantSpec.model_validate(data)
+    except ValidationError as exc:
+        raise PeacewatchError(f"{path}: {_reason(exc)}") from None
+
+
+def spec_from_json(text: str) -> TenantSpec:
+    return TenantSpec.model_validate_json(text)

@@ -1,0 +1,120 @@
+"""Tenant specs, the onboarding's wanted state, and tokens: pure logic, no broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+
+from peacewatch.platform.auth import (
+    SUPERUSER_ROLE,
+    ensure_secret_key,
+    mint_token,
+    role_token,
+    superuser_token,
+)
+from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.settings import Settings
+from peacewatch.tenants.onboarding import namespace_policies, same, topic_permissions
+from peacewatch.tenants.spec import OffloadSpec, RolesSpec, TenantSpec, load_spec
+
+EXAMPLES = Path(__file__).parents[2] / "tenants" / "examples"
+
+
+def test_example_specs_load_and_differ() -> None:
+    north = load_spec(EXAMPLES / "north-precinct.yaml")
+    south = load_spec(EXAMPLES / "south-precinct.yaml")
+    assert (north.name, north.alerting.threshold, north.alerting.cooldown_s) == ("north-precinct", 20, 0)
+    assert (south.name, south.alerting.threshold, south.alerting.cooldown_s) == ("south-precinct", 25, 600)
+    assert south.role("fleet") == "south-precinct-fleet"  # default role name
+    assert load_spec(EXAMPLES / "north-precinct.yaml") == north
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: North Precinct\ndisplay_name: x\n", "name: Value error, invalid tenant name"),
+        ("name: ok-force\n", "display_name: Field required"),
+        (
+            "name: ok-force\ndisplay_name: x\npartitions: 0\n",
+            "partitions: Input should be greater than or equal to 1",
+        ),
+        ("name: ok-force\ndisplay_name: x\nbacklog_quota_mb: 20000\n", "must not exceed retention.size_mb"),
+        ("name: ok-force\ndisplay_name: x\nretension: {}\n", "retension: Extra inputs are not permitted"),
+        ("name: [oops\n", "is not valid YAML"),
+        ("- a\n- b\n", "a tenant spec is a mapping"),
+    ],
+)
+def test_bad_specs_name_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(PeacewatchError, match=message) as err:
+        load_spec(path)
+    assert str(err.value).startswith(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_same_compares_what_is_wanted_only() -> None:
+    assert same({"a": 1, "extra": 2}, {"a": 1})  # the broker adds fields of its own
+    assert not same({"a": 2}, {"a": 1})
+    assert not same(None, {"a": 1})
+    assert same(["consume", "produce"], ["produce", "consume"])  # order of actions is not meaningful
+    assert not same(["produce"], ["produce", "consume"])
+    assert same({"q": {"limitSize": 5, "limitTime": -1}}, {"q": {"limitSize": 5}})
+    assert same(True, True)
+    assert not same(None, True)
+
+
+def test_wanted_policies_follow_the_spec() -> None:
+    settings = Settings(bucket_prefix="pw-")
+    spec = TenantSpec(
+        name="east-force", display_name="East", offload=OffloadSpec(threshold_mb=2, deletion_lag_minutes=3)
+    )
+    policies = namespace_policies(spec, settings)
+    assert policies["offloadThreshold"] == 2 * 1024 * 1024
+    offload = policies["offloadPolicies"]
+    assert offload["managedLedgerOffloadBucket"] == "pw-east-force"  # the force's own bucket
+    assert offload["managedLedgerOffloadServiceEndpoint"] == settings.minio.url
+    assert offload["managedLedgerOffloadDeletionLagInMillis"] == 180_000
+    assert "Credential" not in str(offload)  # keys stay in the broker's environment
+    assert policies["deduplication"] is True
+    assert policies["isAllowAutoUpdateSchema"] is False
+    never = TenantSpec(name="east-force", display_name="E", offload=OffloadSpec(threshold_mb=-1))
+    off = namespace_policies(never, settings)
+    assert off["offloadThreshold"] == -1
+
+
+def test_permissions_give_each_role_only_its_job() -> None:
+    spec = TenantSpec(name="east-force", display_name="East", roles=RolesSpec(officer="east-desk"))
+    grants = topic_permissions(spec)
+    by_role: dict[str, set[tuple[str, str]]] = {}
+    for topic, roles in grants.items():
+        for role, actions in roles.items():
+            by_role.setdefault(role, set()).update((topic.rsplit("/", 1)[1], a) for a in actions)
+    assert by_role["east-force-fleet"] == {("reports", "produce")}
+    assert by_role["east-desk"] == {("alerts", "consume"), ("alert-log", "consume")}
+    assert by_role["east-force-lake"] == {
+        ("reports", "consume"),
+        ("alerts", "consume"),
+        ("reports-dlq", "produce"),
+    }
+    assert "east-force-analyst" not in by_role  # analysts read the lake, not topics
+    assert all(t.startswith("persistent://east-force/drones/") for t in grants)
+
+
+def test_tokens_carry_the_role_and_are_signed_with_the_stack_key(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    with pytest.raises(PeacewatchError, match="stack up"):
+        role_token(settings, tenant="east-force", role="fleet")
+    key = ensure_secret_key(settings)
+    assert len(key) == 32
+    assert (tmp_path / "secrets" / "pulsar-token-secret.key").stat().st_mode & 0o777 == 0o600
+    assert ensure_secret_key(settings) == key  # generated once
+    token = role_token(settings, tenant="east-force", role="officer")
+    assert jwt.decode(token, key, algorithms=["HS256"]) == {"sub": "east-force-officer"}
+    assert jwt.decode(superuser_token(settings) or "", key, algorithms=["HS256"])["sub"] == SUPERUSER_ROLE
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(mint_token(b"another key entirely, 32 bytes!!", role="x"), key, algorithms=["HS256"])
+    with pytest.raises(PeacewatchError, match="unknown role"):
+        role_token(settings, tenant="east-force", role="chief")  # type: ignore[arg-type]
