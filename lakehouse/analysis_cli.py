@@ -23,7 +23,7 @@ from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
-from peacewatch.tenants.lake_access import tenant_credentials
+from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.onboarding import applied_spec
 
 __all__ = ["analyze", "print_answers", "rich_table", "run_analysis", "sql"]
@@ -44,7 +44,7 @@ def rich_table(df: pd.DataFrame, *, title: str | None = None, limit: int = 50) -
 def _tenant_session(settings: Settings, tenant: str) -> Iterator[tuple[SparkSession, TenantDatabase]]:
     validate_tenant_name(tenant)
     # As the force's own MinIO user: the session can read that force's lake and nothing else.
-    credentials = tenant_credentials(settings, tenant) if settings.lake_dir is None else None
+    credentials = lake_credentials_for(settings, tenant)
     with console.status("Starting Spark (Delta Lake, S3A) ...", spinner="dots"):
         spark = spark_session(settings, app_name=f"peacewatch-{tenant}", credentials=credentials)
     try:

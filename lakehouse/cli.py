@@ -18,7 +18,7 @@ from peacewatch.lakehouse.upkeep import table_status
 from peacewatch.platform.clients import pulsar_admin, tenant_client
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
-from peacewatch.tenants.lake_access import tenant_credentials
+from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.provisioning import onboarded_tenants
 
 app = typer.Typer(help="The Delta lake on MinIO: the sink, its status and upkeep.")
@@ -53,7 +53,7 @@ def run(
     validate_tenant_name(tenant)
     # As the force's own sink role and MinIO user: it can reach that force's topics and lake only.
     client = tenant_client(settings, tenant=tenant, role="lake", io_threads=2)
-    credentials = tenant_credentials(settings, tenant) if settings.lake_dir is None else None
+    credentials = lake_credentials_for(settings, tenant)
     sink = DeltaSink(settings, client, tenant=tenant, name=name, credentials=credentials,
                      policy=BatchPolicy(max_rows=max_rows, max_age_s=max_age))  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -31,7 +31,7 @@ from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, PublishStats, run_simulation
 from peacewatch.tenants.cli import apply_spec
-from peacewatch.tenants.lake_access import tenant_credentials
+from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.spec import load_spec
 
 __all__ = ["EXAMPLE_TENANTS", "run_demo"]
@@ -159,7 +159,7 @@ def run_demo(
     watch_client = pulsar_client(settings)
     sinks = [
         DeltaSink(settings, lake_clients[t], tenant=t, policy=BatchPolicy(max_age_s=2), name="demo",
-                  credentials=tenant_credentials(settings, t))
+                  credentials=lake_credentials_for(settings, t))
         for t in EXAMPLE_TENANTS
     ]  # fmt: skip
     sink_threads = [threading.Thread(target=sink.run, daemon=True) for sink in sinks]

@@ -7,6 +7,7 @@ peacewatch.toml in the working directory, defaults.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -108,10 +109,16 @@ class Settings(BaseSettings):
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
     minio: MinioSettings = Field(default_factory=MinioSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    helm_version: str = Field(default="v3.22.0", description="helm CLI built with go install (chart tests)")
     bucket_prefix: str = Field(
         default="peacewatch-",
         pattern=r"^[a-z0-9][a-z0-9-]{0,20}$",
         description="Each tenant's MinIO bucket is {bucket_prefix}{tenant}: its lake and offloaded ledgers.",
+    )
+    lake_credentials: Literal["tenant", "platform"] = Field(
+        default="tenant",
+        description="Whose MinIO user sinks and analyses use: each force's own (isolation, the "
+        "default), or the platform's (where per-force credentials are not distributed, e.g. Kubernetes).",
     )
     lake_dir: Path | None = Field(
         default=None, description="A local directory for the Delta lake instead of MinIO (embedded mode)."

@@ -23,7 +23,7 @@ from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.minio import minio_client
 
-__all__ = ["LakeAccess", "bucket_policy", "lake_user", "tenant_credentials"]
+__all__ = ["LakeAccess", "bucket_policy", "lake_credentials_for", "lake_user", "tenant_credentials"]
 
 
 def lake_user(tenant: str) -> str:
@@ -64,6 +64,13 @@ def tenant_credentials(settings: Settings, tenant: str) -> S3Credentials:
         )
     data = json.loads(path.read_text())
     return S3Credentials(access_key=data["access_key"], secret_key=data["secret_key"])
+
+
+def lake_credentials_for(settings: Settings, tenant: str) -> S3Credentials | None:
+    """The credentials a tenant's sink or analysis uses; None means the platform's (or no MinIO)."""
+    if settings.lake_dir is not None or settings.lake_credentials == "platform":
+        return None
+    return tenant_credentials(settings, tenant)
 
 
 def _missing(exc: MinioAdminException) -> bool:

@@ -4,6 +4,7 @@
   client (org.apache.pulsar:pulsar-server-distribution:<v>:tar.gz:bin), plus the jcloud
   tiered-storage offloader nar from pulsar-offloader-distribution.
 - MinIO: `go install github.com/minio/minio@<pinned>` from the Go module proxy.
+- helm (for the chart's tests): `go install helm.sh/helm/v3/cmd/helm@<pinned>`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.settings import Settings
 
-__all__ = ["check_tools", "ensure_minio", "ensure_pulsar", "maven_artifact", "pulsar_home"]
+__all__ = [
+    "check_tools",
+    "ensure_helm",
+    "ensure_minio",
+    "ensure_pulsar",
+    "helm_binary",
+    "maven_artifact",
+    "pulsar_home",
+]
 
 _MARKER = ".peacewatch-complete"
 
@@ -142,9 +151,12 @@ def minio_binary(settings: Settings) -> Path:
     return settings.cache_dir / "bin" / f"minio-{settings.minio.module_version}"
 
 
-def ensure_minio(settings: Settings, *, console: Console) -> Path:
-    """MinIO server binary built from source with the Go toolchain."""
-    binary = minio_binary(settings)
+def helm_binary(settings: Settings) -> Path:
+    return settings.cache_dir / "bin" / f"helm-{settings.helm_version}"
+
+
+def _go_install(settings: Settings, *, package: str, binary: Path, console: Console, note: str = "") -> Path:
+    """`go install package` into the cache (module and build caches too, so it works offline after)."""
     if binary.exists():
         return binary
     check_tools(need_go=True)
@@ -159,9 +171,23 @@ def ensure_minio(settings: Settings, *, console: Console) -> Path:
             "GOTOOLCHAIN": "local",
             "CGO_ENABLED": "0",
         }
-        target = f"github.com/minio/minio@{settings.minio.module_version}"
-        with console.status(f"Building MinIO with `go install {target}` (first time: ~5 min) ..."):
-            _run(["go", "install", target], env=env, what="go install of MinIO")
-        (Path(gobin) / "minio").rename(binary)
-    console.print(f"[green]MinIO {settings.minio.module_version}[/] built: {binary}")
+        with console.status(f"Building `go install {package}`{note} ..."):
+            _run(["go", "install", package], env=env, what=f"go install of {package}")
+        built = next(Path(gobin).iterdir())
+        built.rename(binary)
+    console.print(f"[green]{binary.name}[/] built: {binary}")
     return binary
+
+
+def ensure_minio(settings: Settings, *, console: Console) -> Path:
+    """MinIO server binary built from source with the Go toolchain."""
+    package = f"github.com/minio/minio@{settings.minio.module_version}"
+    return _go_install(settings, package=package, binary=minio_binary(settings), console=console,
+                       note=" (first time: ~5 min)")  # fmt: skip
+
+
+def ensure_helm(settings: Settings, *, console: Console) -> Path:
+    """The helm CLI (charts are linted and rendered with it), built from the Go module proxy."""
+    package = f"helm.sh/helm/v3/cmd/helm@{settings.helm_version}"
+    return _go_install(settings, package=package, binary=helm_binary(settings), console=console,
+                       note=" (first time: ~3 min)")  # fmt: skip
