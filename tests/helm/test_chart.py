@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,14 @@ def helm() -> str:
 
 
 @pytest.fixture(scope="module")
-def chart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The chart without its dependencies (they need a chart repository)."""
     copy = tmp_path_factory.mktemp("chart") / "peacewatch"
     shutil.copytree(CHART, copy)
     meta = yaml.safe_load((copy / "Chart.yaml").read_text())
     assert {d["name"] for d in meta.pop("dependencies")} == {"pulsar", "minio"}
     (copy / "Chart.yaml").write_text(yaml.safe_dump(meta))
-    yield copy
+    return copy
 
 
 def _helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -109,9 +108,13 @@ def test_onboarding_job_applies_every_tenant_spec(helm: str, chart: Path) -> Non
     (job,) = [j for j in _by_kind(docs, "Job") if "tenants" in j["metadata"]["name"]]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
+    specs = "/etc/peacewatch/tenants"
     assert container["args"] == [
-        "tenants", "apply", "/etc/peacewatch/tenants/north-precinct.yaml", "/etc/peacewatch/tenants/south-precinct.yaml",
-    ]  # fmt: skip
+        "tenants",
+        "apply",
+        f"{specs}/north-precinct.yaml",
+        f"{specs}/south-precinct.yaml",
+    ]
     assert _env(container)["PEACEWATCH_MINIO__HOST"] == f"{RELEASE}-minio"
     (config,) = [c for c in _by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-tenants")]
     # What the Job reads is a valid TenantSpec, as `peacewatch tenants apply` will load it.
