@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 
 import pulsar
 import pytest
+from deltalake import DeltaTable
 from rich.console import Console
 
+from peacewatch.lakehouse.lake import lake_table
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
@@ -90,6 +93,27 @@ def onboard(
     steps = plan_steps(settings, admin, LakeAccess(settings), full, with_function=with_function)
     apply_steps(steps)
     return full
+
+
+def lake_rows(settings: Settings, tenant: str) -> int:
+    """Rows in the tenant's reports table (0 before it exists or while MinIO is away)."""
+    table = lake_table(settings, tenant=tenant, name="reports")
+    try:
+        return DeltaTable(table.uri, storage_options=table.storage_options).count()
+    except Exception:
+        return 0
+
+
+def wait_for_rows(settings: Settings, tenant: str, expected: int, timeout_s: float) -> int:
+    """Until the reports table holds `expected` rows (or the time is up); the rows it holds."""
+    deadline = time.monotonic() + timeout_s
+    n = 0
+    while time.monotonic() < deadline:
+        n = lake_rows(settings, tenant)
+        if n >= expected:
+            return n
+        time.sleep(1)
+    return n
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

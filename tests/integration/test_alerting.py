@@ -15,13 +15,15 @@ from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerti
 from peacewatch.functions.alert_log import parse_alert_line
 from peacewatch.functions.alerting import DLQ_ERROR_PROPERTY
 from peacewatch.functions.decision import AlertConfig
+from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.contract import Alert, alert_id_for
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import NAMESPACE, TenantTopics
-from peacewatch.tenants.provisioning import provision_topics
+from peacewatch.tenants.spec import AlertingSpec
 
 from .alerting_helpers import publish, read_all, report
+from .conftest import onboard
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +37,12 @@ def forces(stack, settings: Settings) -> Iterator[dict[str, AlertConfig]]:  # ty
         f"al-{run}-south": AlertConfig(threshold=35),
         f"al-{run}-cool": AlertConfig(threshold=20, cooldown_s=600),
     }
-    with PulsarAdmin(web_url=settings.pulsar.web_url) as admin:
+    with pulsar_admin(settings) as admin:
         for tenant, config in configs.items():
-            provision_topics(admin, tenant=tenant, partitions=2)
-            deploy_alerting(settings, admin, tenant=tenant, config=config)
+            # Onboarded as `tenants apply` does: topics, permissions (officers read the alert log),
+            # and the alert function with this force's threshold and cooldown.
+            alerting = AlertingSpec(threshold=config.threshold, cooldown_s=config.cooldown_s)
+            onboard(settings, admin, tenant, partitions=2, with_function=True, alerting=alerting)
         yield configs
         for tenant in configs:
             admin.delete_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)

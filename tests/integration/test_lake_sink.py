@@ -31,7 +31,7 @@ from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 
 from .alerting_helpers import read_all
-from .conftest import cli_env, onboard
+from .conftest import cli_env, lake_rows, onboard, wait_for_rows
 
 pytestmark = pytest.mark.integration
 
@@ -40,25 +40,6 @@ def _table_ids(settings: Settings, tenant: str, name: str = "reports") -> list[s
     table = lake_table(settings, tenant=tenant, name=name)  # type: ignore[arg-type]
     dt = DeltaTable(table.uri, storage_options=table.storage_options)
     return pa.table(dt.to_pyarrow_table(columns=["report_id"])).column("report_id").to_pylist()
-
-
-def _count(settings: Settings, tenant: str) -> int:
-    table = lake_table(settings, tenant=tenant, name="reports")
-    try:
-        return DeltaTable(table.uri, storage_options=table.storage_options).count()
-    except Exception:
-        return 0
-
-
-def _wait_for_rows(settings: Settings, tenant: str, expected: int, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    n = 0
-    while time.monotonic() < deadline:
-        n = _count(settings, tenant)
-        if n >= expected:
-            return n
-        time.sleep(1)
-    return n
 
 
 def _publish(client: pulsar.Client, tenant: str, *, minutes: int, drones: int, bad_rate: float = 0.0):  # type: ignore[no-untyped-def]
@@ -103,7 +84,7 @@ def test_sink_writes_every_valid_report_and_dead_letters_the_rest(
     thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
     try:
-        written = _wait_for_rows(settings, tenant, len(valid), timeout_s=90)
+        written = wait_for_rows(settings, tenant, len(valid), timeout_s=90)
     finally:
         sink.stop()
         thread.join(timeout=60)
@@ -151,7 +132,7 @@ def test_exactly_once_through_twenty_kill_minus_nine(
     assert expected == 200_000
     final = _sink_process(settings, tenant, "sink-a")
     try:
-        written = _wait_for_rows(settings, tenant, expected, timeout_s=240)
+        written = wait_for_rows(settings, tenant, expected, timeout_s=240)
     finally:
         final.send_signal(signal.SIGINT)
         final.wait(timeout=60)
@@ -174,13 +155,18 @@ def test_sink_rides_out_a_minio_restart(
     sink = _sink_process(settings, tenant, "sink-m")
     minio = MinioRunner(settings=settings, binary=Stack(settings=settings)._minio().binary)
     try:
-        assert _wait_for_rows(settings, tenant, 1, timeout_s=60) > 0
+        assert wait_for_rows(settings, tenant, 1, timeout_s=60) > 0
         minio.process.stop()
         second = _publish(client, tenant, minutes=20, drones=50)  # arrives while MinIO is down
-        time.sleep(5)  # the sink fails its commits and backs off, acknowledging nothing
+        # MinIO stays down until the sink has failed a commit and backed off (acknowledging
+        # nothing): on a loaded machine that can take longer than any fixed pause.
+        log_file = settings.logs_dir / f"test-sink-{tenant}-sink-m.log"
+        deadline = time.monotonic() + 90
+        while "retrying in" not in log_file.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
         minio.start()
         expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
-        written = _wait_for_rows(settings, tenant, expected, timeout_s=120)
+        written = wait_for_rows(settings, tenant, expected, timeout_s=120)
     finally:
         if minio.process.pid() is None:
             minio.start()
@@ -189,8 +175,7 @@ def test_sink_rides_out_a_minio_restart(
     assert written == expected
     ids = _table_ids(settings, tenant)
     assert sorted(ids) == sorted(first.report_ids[tenant] + second.report_ids[tenant])
-    log = (settings.logs_dir / f"test-sink-{tenant}-sink-m.log").read_text()
-    assert "retrying in" in log  # the outage was real: commits failed and were retried
+    assert "retrying in" in log_file.read_text()  # the outage was real: commits failed and were retried
 
 
 def test_two_sink_processes_share_a_tenant(
@@ -203,7 +188,7 @@ def test_two_sink_processes_share_a_tenant(
         time.sleep(4)  # both subscribed: the failover subscription spreads the partitions
         stats = _publish(client, tenant, minutes=100, drones=100)
         expected = len(stats.report_ids[tenant])
-        written = _wait_for_rows(settings, tenant, expected, timeout_s=120)
+        written = wait_for_rows(settings, tenant, expected, timeout_s=120)
     finally:
         for s in sinks:
             s.send_signal(signal.SIGINT)
@@ -249,7 +234,7 @@ def test_crash_between_commit_and_ack_writes_nothing_twice(
     with pytest.raises(_CrashAfterCommit):
         sink.run()
     doomed.close()  # nothing was acknowledged: the broker redelivers everything
-    assert _count(settings, tenant) == expected
+    assert lake_rows(settings, tenant) == expected
 
     fresh = pulsar_client(settings)
     sink = DeltaSink(settings, fresh, tenant=tenant, tables=("reports",), policy=BatchPolicy(max_age_s=1))
@@ -324,12 +309,12 @@ def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
     where = lake_table(settings, tenant=tenant, name="reports")
     try:
         first = _publish(client, tenant, minutes=100, drones=30)  # 3,000 reports: several small commits
-        _wait_for_rows(settings, tenant, len(first.report_ids[tenant]), timeout_s=60)
+        wait_for_rows(settings, tenant, len(first.report_ids[tenant]), timeout_s=60)
         before = table_status(where)
         second = _publish(client, tenant, minutes=10, drones=30)  # keeps arriving during upkeep
         result = maintain(where, retention_hours=0)
         expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
-        written = _wait_for_rows(settings, tenant, expected, timeout_s=60)
+        written = wait_for_rows(settings, tenant, expected, timeout_s=60)
     finally:
         sink.stop()
         thread.join(timeout=60)

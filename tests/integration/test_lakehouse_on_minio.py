@@ -8,16 +8,13 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pulsar
 import pytest
-from deltalake import DeltaTable
 
 from peacewatch.lakehouse.batching import BatchPolicy
-from peacewatch.lakehouse.lake import lake_table
 from peacewatch.lakehouse.sink import DeltaSink
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
@@ -25,17 +22,9 @@ from peacewatch.platform.stack.manager import Stack
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 
-from .conftest import cli_env, onboard
+from .conftest import cli_env, lake_rows, onboard, wait_for_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _rows(settings: Settings, tenant: str) -> int:
-    table = lake_table(settings, tenant=tenant, name="reports")
-    try:
-        return DeltaTable(table.uri, storage_options=table.storage_options).count()
-    except Exception:
-        return 0
 
 
 def test_analyze_reads_what_the_sink_wrote_to_minio(
@@ -58,14 +47,13 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 120
-        while _rows(settings, tenant) < published and time.monotonic() < deadline:
-            time.sleep(1)
+        written = wait_for_rows(settings, tenant, published, timeout_s=120)
     finally:
         sink.stop()
         thread.join(timeout=60)
         sink.close()
-    assert _rows(settings, tenant) == published
+    assert written == published
+    assert lake_rows(settings, tenant) == published
 
     cli = [sys.executable, "-m", "peacewatch.platform.cli"]
     out = tmp_path / "analysis"
