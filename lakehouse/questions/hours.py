@@ -6,7 +6,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pyspark.sql import SparkSession
 
-from peacewatch.lakehouse.questions.answer import AnalysisParams, Answer, alert_flag, figure_png, run_sql
+from peacewatch.lakehouse.questions.answer import (
+    AnalysisParams,
+    Answer,
+    alert_count,
+    alert_flag,
+    figure_png,
+    run_sql,
+)
 
 __all__ = ["QUESTION", "answer"]
 
@@ -15,7 +22,7 @@ QUESTION = "At which hours of the day do alerts peak?"
 SQL = """
 SELECT hour(ts) AS hour,
        count(*) AS reports,
-       sum(size(filter(citizens, c -> c.peacescore < {threshold}))) AS alerts,
+       sum({count}) AS alerts,
        sum(CAST({flag} AS INT)) AS alert_reports
 FROM {db}.reports
 GROUP BY hour(ts)
@@ -23,7 +30,7 @@ GROUP BY hour(ts)
 
 
 def answer(spark: SparkSession, *, database: str, params: AnalysisParams) -> Answer:
-    sql = SQL.format(db=database, threshold=int(params.threshold), flag=alert_flag(params.threshold))
+    sql = SQL.format(db=database, count=alert_count(params.threshold), flag=alert_flag(params.threshold))
     raw = run_sql(spark, sql).set_index("hour")
     table = raw.reindex(range(24), fill_value=0).rename_axis("hour").reset_index()
     table["alerts_per_1000_reports"] = (

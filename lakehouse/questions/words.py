@@ -17,22 +17,26 @@ __all__ = ["QUESTION", "answer"]
 
 QUESTION = "Which heard words are most over-represented near bad scores?"
 
+# One pass over the table: every report also counts under a NULL "word" (no heard word is ever
+# NULL), whose row holds the totals the lift divides by; a window over the ~100 aggregated rows
+# hands them to every word without scanning the table twice.
 SQL = """
-WITH r AS (
-  SELECT array_distinct(words) AS words, {flag} AS alert FROM {db}.reports
-),
-totals AS (
-  SELECT count(*) AS n, sum(CAST(alert AS INT)) AS n_alert FROM r
-),
-per_word AS (
-  SELECT word, count(*) AS reports, sum(CAST(alert AS INT)) AS alert_reports
-  FROM r LATERAL VIEW explode(words) w AS word
+WITH per_word AS (
+  SELECT word, count(*) AS reports, count_if(alert) AS alert_reports
+  FROM (SELECT words, {flag} AS alert FROM {db}.reports)
+  LATERAL VIEW explode(concat(array(CAST(NULL AS STRING)), array_distinct(words))) w AS word
   GROUP BY word
+),
+with_totals AS (
+  SELECT word, reports, alert_reports,
+         max(CASE WHEN word IS NULL THEN reports END) OVER () AS all_reports,
+         max(CASE WHEN word IS NULL THEN alert_reports END) OVER () AS all_alert_reports
+  FROM per_word
 )
 SELECT word, reports, alert_reports,
-       (alert_reports / reports) / (n_alert / n) AS lift
-FROM per_word CROSS JOIN totals
-WHERE reports >= {min_support} AND n_alert > 0
+       (alert_reports / reports) / (all_alert_reports / all_reports) AS lift
+FROM with_totals
+WHERE word IS NOT NULL AND reports >= {min_support} AND all_alert_reports > 0
 ORDER BY lift DESC, reports DESC
 LIMIT {top}
 """
