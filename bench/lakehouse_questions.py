@@ -98,8 +98,9 @@ def main() -> None:
         # as `global_temp.reports`: the questions' `{db}.reports` resolves to it unchanged.
         spark.read.option("basePath", base).parquet(*files).createOrReplaceGlobalTempView("reports")
         params = AnalysisParams()
-        # Alternate the order so neither side always gets the warmer JVM; keep the second pass.
-        _timed(spark, db.database, params)
+        # The first pass pays for the JVM's warm-up (what an analyst's first query sees); then
+        # Parquet and Delta again, neither getting the colder JVM.
+        cold = _timed(spark, db.database, params)
         parquet = _timed(spark, "global_temp", params)
         delta_s = _timed(spark, db.database, params)
     finally:
@@ -111,8 +112,10 @@ def main() -> None:
         "rows": rows,
         "files": len(files),
         "data_set_build_s": round(build_s, 1),
+        "delta_first_pass_s": cold,
         "delta_s": delta_s,
         "parquet_s": parquet,
+        "total_delta_first_pass_s": round(sum(cold.values()), 2),
         "total_delta_s": round(total_delta, 2),
         "total_parquet_s": round(total_parquet, 2),
         "delta_over_parquet": round(total_delta / total_parquet, 3),
@@ -121,10 +124,11 @@ def main() -> None:
     lines = [
         f"Five questions on {rows:,} reports ({len(files)} Parquet files on MinIO, s3a), 2 cores",
         "",
-        "| question | Delta (s) | plain Parquet (s) |",
-        "| --- | --- | --- |",
-        *[f"| ({k}) {QUESTIONS[k][0]} | {delta_s[k]} | {parquet[k]} |" for k in QUESTIONS],
-        f"| **all five** | **{total_delta:.1f}** (target <= 120) | {total_parquet:.1f} |",
+        "| question | Delta, first pass (s) | Delta (s) | plain Parquet (s) |",
+        "| --- | --- | --- | --- |",
+        *[f"| ({k}) {QUESTIONS[k][0]} | {cold[k]} | {delta_s[k]} | {parquet[k]} |" for k in QUESTIONS],
+        f"| **all five** | {sum(cold.values()):.1f} | **{total_delta:.1f}** (target <= 120) "
+        f"| {total_parquet:.1f} |",
         "",
         f"Delta / Parquet: {total_delta / total_parquet:.2f}x",
     ]
