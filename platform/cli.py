@@ -13,7 +13,6 @@ from peacewatch.functions.cli import alerts_app
 from peacewatch.functions.cli import app as functions_app
 from peacewatch.lakehouse.analysis_cli import analyze, sql
 from peacewatch.lakehouse.cli import app as lake_app
-from peacewatch.platform.demo import run_demo
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.cli import app as stack_app
@@ -44,6 +43,8 @@ def demo(
     speed: float = typer.Option(600.0, min=1, help="Simulated seconds per wall second"),
 ) -> None:
     """The main job: stack up, example tenants, simulated drones, reports flowing."""
+    from peacewatch.platform.demo import run_demo  # Spark and friends load only for the demo
+
     run_demo(ctx.obj, console=Console(), drones=drones, minutes=minutes, speed=speed)
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
 from peacewatch.functions.alert_tail import follow_alerts
 from peacewatch.functions.smoke_check import run_smoke
-from peacewatch.lakehouse.analysis_cli import print_answers, run_analysis
+from peacewatch.lakehouse.analysis import print_answers, run_analysis
 from peacewatch.lakehouse.batching import BatchPolicy
 from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.sink import DeltaSink

@@ -1,0 +1,94 @@
+"""Spark SQL over a tenant's lakehouse, as the CLI and the demo use it: a session opened as the
+force, its questions answered, tables printed, the report written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+from rich.console import Console
+from rich.table import Table
+
+from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant
+from peacewatch.lakehouse.questions import AnalysisParams, Answer, answer_questions
+from peacewatch.lakehouse.questions.answer import run_sql
+from peacewatch.lakehouse.report import write_report
+from peacewatch.lakehouse.spark import spark_session
+from peacewatch.platform.clients import pulsar_admin
+from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.settings import Settings
+from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.tenants.lake_access import lake_credentials_for
+from peacewatch.tenants.onboarding import applied_spec
+
+__all__ = ["force_threshold", "print_answers", "rich_table", "run_analysis", "run_query", "tenant_session"]
+
+console = Console()
+
+
+def rich_table(df: pd.DataFrame, *, title: str | None = None, limit: int = 50) -> Table:
+    table = Table(*[str(c) for c in df.columns], title=title)
+    for row in df.head(limit).itertuples(index=False):
+        table.add_row(*[f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row])
+    if len(df) > limit:
+        table.caption = f"{len(df) - limit:,} more rows"
+    return table
+
+
+@contextmanager
+def tenant_session(settings: Settings, tenant: str) -> Iterator[tuple[SparkSession, TenantDatabase]]:
+    validate_tenant_name(tenant)
+    # As the force's own MinIO user: the session can read that force's lake and nothing else.
+    credentials = lake_credentials_for(settings, tenant)
+    with console.status("Starting Spark (Delta Lake, S3A) ...", spinner="dots"):
+        spark = spark_session(settings, app_name=f"peacewatch-{tenant}", credentials=credentials)
+    try:
+        db = register_tenant(spark, settings, tenant=tenant, credentials=credentials)
+        spark.catalog.setCurrentDatabase(db.database)
+        yield spark, db
+    except PySparkException as exc:
+        # Bad SQL or an unreadable table: one line, not a JVM stack trace.
+        raise PeacewatchError(f"Spark: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        spark.stop()
+
+
+def force_threshold(settings: Settings, tenant: str) -> int:
+    """The force's own alert threshold (from its applied spec); 20 without one or without a broker."""
+    try:
+        with pulsar_admin(settings) as admin:
+            spec = applied_spec(admin, tenant)
+    except PeacewatchError:
+        return 20
+    return spec.alerting.threshold if spec else 20
+
+
+def run_analysis(
+    settings: Settings, *, tenant: str, out: Path, keys: str = "abcde", params: AnalysisParams | None = None
+) -> tuple[list[Answer], Path]:
+    """Answer the questions for one tenant; writes its charts and report.html under out/tenant."""
+    params = params or AnalysisParams(threshold=force_threshold(settings, tenant))
+    with tenant_session(settings, tenant) as (spark, db):
+        with console.status(f"{tenant}: answering {len(set(keys))} questions ..."):
+            answers = answer_questions(spark, database=db.database, keys=keys, params=params)
+        source = ", ".join(f"{k}: {v}" for k, v in db.tables.items())
+        report = write_report(answers, tenant=tenant, out_dir=out / tenant, source=source)
+    return answers, report
+
+
+def print_answers(tenant: str, answers: list[Answer], report: Path) -> None:
+    console.rule(f"[bold]{tenant}")
+    for a in answers:
+        console.print(f"[bold]({a.key}) {a.question}[/]")
+        console.print(a.finding, highlight=False)
+        console.print(rich_table(a.table, limit=10))
+    console.print(f"report: {report}")
+
+
+def run_query(settings: Settings, *, tenant: str, query: str, limit: int) -> pd.DataFrame:
+    with tenant_session(settings, tenant) as (spark, _db):
+        return run_sql(spark, query, limit=limit)
