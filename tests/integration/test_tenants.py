@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pulsar
@@ -27,7 +28,7 @@ from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import TenantTopics
 from peacewatch.tenants.lake_access import LakeAccess, lake_user, tenant_credentials
-from peacewatch.tenants.onboarding import apply_steps, plan_steps
+from peacewatch.tenants.onboarding import plan_steps
 from peacewatch.tenants.spec import AlertingSpec, OffloadSpec, TenantSpec
 
 from .conftest import cli_env, onboard
@@ -55,7 +56,7 @@ def _as_s3(settings: Settings, tenant: str) -> Minio:
 
 
 def test_onboarding_end_to_end_and_apply_twice_changes_nothing(
-    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str], tmp_path: Path
 ) -> None:
     tenant = tenant_names[0]
     spec = TenantSpec(name=tenant, display_name="Test Force", partitions=3,
@@ -63,9 +64,21 @@ def test_onboarding_end_to_end_and_apply_twice_changes_nothing(
     lake = LakeAccess(settings)
     steps = plan_steps(settings, admin, lake, spec)
     assert all(s.needed for s in steps)
-    apply_steps(steps)
-    again = plan_steps(settings, admin, lake, spec)
-    assert [s.what for s in again if s.needed] == []
+    spec_file = tmp_path / f"{tenant}.yaml"
+    spec_file.write_text(spec.to_yaml())
+
+    def apply_cli() -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "peacewatch.platform.cli", "tenants", "apply", str(spec_file)]
+        env = {**cli_env(settings), "COLUMNS": "200"}
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+
+    first = apply_cli()
+    assert first.returncode == 0, first.stderr
+    assert f"{tenant}: {len(steps)} changes applied" in first.stdout
+    second = apply_cli()  # applying the same spec again changes nothing
+    assert second.returncode == 0, second.stderr
+    assert f"{tenant}: up to date ({len(steps)} steps checked)" in second.stdout
+    assert [s.what for s in plan_steps(settings, admin, lake, spec) if s.needed] == []
 
     ns = f"{tenant}/drones"
     topics = TenantTopics(tenant)
