@@ -32,7 +32,8 @@ steps AS (
 daily AS (
   -- drain per minute in flight: consecutive minutes where the battery went down
   SELECT drone_id, to_date(ts) AS day,
-         avg(CASE WHEN gap_min <= 1.5 AND drop > 0 THEN drop / gap_min END) AS drain
+         -- gap_min > 0: a drone can send two reports with one timestamp (a resend, a replay)
+         avg(CASE WHEN gap_min > 0 AND gap_min <= 1.5 AND drop > 0 THEN drop / gap_min END) AS drain
   FROM steps GROUP BY drone_id, to_date(ts)
 ),
 wear AS (

@@ -34,7 +34,7 @@ with_totals AS (
   FROM per_word
 )
 SELECT word, reports, alert_reports,
-       (alert_reports / reports) / (all_alert_reports / all_reports) AS lift
+       try_divide(alert_reports / reports, all_alert_reports / all_reports) AS lift
 FROM with_totals
 WHERE word IS NOT NULL AND reports >= {min_support} AND all_alert_reports > 0
 ORDER BY lift DESC, reports DESC

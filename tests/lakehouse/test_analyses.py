@@ -161,6 +161,21 @@ def test_html_report_is_self_contained_with_five_charts(answers: dict[str, Answe
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from elsewhere
 
 
+def test_duplicate_reports_do_not_break_the_answers(spark: SparkSession, tmp_path: Path) -> None:
+    # Two hours of the same drones sent twice with other readings (a replay from another source):
+    # equal timestamps, so zero gaps between reports whose batteries differ.
+    settings = Settings(lake_dir=tmp_path / "lake", state_dir=tmp_path / "state")
+    table = lake_table(settings, tenant="dup-force", name="reports")
+    for seed in (1, 2):
+        config = SimulationConfig(drones=3, seed=seed, flaky_drones=0, degraded_battery_drones=0)
+        write_history(table, config=config, start=MONDAY, minutes=120)
+    db = register_tenant(spark, settings, tenant="dup-force")
+    answers = {a.key: a for a in answer_questions(spark, database=db.database)}
+    assert int(answers["a"].table["reports"].sum()) == 2 * 3 * 120
+    assert sorted(answers["e"].table["drone_id"]) == [f"dup-force-d000{i}" for i in range(3)]
+    assert (answers["e"].table["gaps"] == 0).all()
+
+
 def test_unknown_tenant_and_question_fail_clearly(
     spark: SparkSession, lake: Settings, db: TenantDatabase
 ) -> None:
