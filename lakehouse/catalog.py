@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import SparkSession
 
-from peacewatch.lakehouse.lake import TABLES, S3Credentials, TableName, lake_table
+from peacewatch.lakehouse.lake import TABLES, S3Credentials, lake_table
+from peacewatch.lakehouse.upkeep import open_table
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 
@@ -47,15 +46,6 @@ def _spark_uri(uri: str) -> str:
     return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
 
 
-def _exists(settings: Settings, tenant: str, name: TableName, credentials: S3Credentials | None) -> bool:
-    where = lake_table(settings, tenant=tenant, name=name, credentials=credentials)
-    try:
-        DeltaTable(where.uri, storage_options=where.storage_options)
-    except TableNotFoundError:
-        return False
-    return True
-
-
 def register_tenant(
     spark: SparkSession, settings: Settings, *, tenant: str, credentials: S3Credentials | None = None
 ) -> TenantDatabase:
@@ -67,7 +57,7 @@ def register_tenant(
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
     tables: dict[str, str] = {}
     for name in TABLES:
-        if not _exists(settings, tenant, name, credentials):
+        if open_table(lake_table(settings, tenant=tenant, name=name, credentials=credentials)) is None:
             continue
         location = _spark_uri(lake_table(settings, tenant=tenant, name=name).uri)
         spark.sql(f"CREATE TABLE IF NOT EXISTS {db}.{name} USING delta LOCATION '{location}'")

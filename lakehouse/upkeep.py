@@ -11,7 +11,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from peacewatch.lakehouse.lake import LakeTable
 
-__all__ = ["MaintenanceResult", "TableStatus", "maintain", "table_status"]
+__all__ = ["MaintenanceResult", "TableStatus", "maintain", "open_table", "table_status"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class MaintenanceResult:
     vacuumed_files: int
 
 
-def _open(table: LakeTable) -> DeltaTable | None:
+def open_table(table: LakeTable) -> DeltaTable | None:
+    """The Delta table, or None where none was created yet."""
     try:
         return DeltaTable(table.uri, storage_options=table.storage_options)
     except TableNotFoundError:
@@ -48,7 +49,7 @@ def _open(table: LakeTable) -> DeltaTable | None:
 
 
 def table_status(table: LakeTable) -> TableStatus:
-    dt = _open(table)
+    dt = open_table(table)
     if dt is None:
         return TableStatus(table.tenant, table.name, exists=False)
     # deltalake 1.x answers with an arro3 table; pyarrow reads it through the C stream interface.
@@ -69,7 +70,7 @@ def table_status(table: LakeTable) -> TableStatus:
 
 def maintain(table: LakeTable, *, retention_hours: float = 168.0) -> MaintenanceResult | None:
     """Compact small files, write a checkpoint, vacuum files unreferenced for `retention_hours`."""
-    dt = _open(table)
+    dt = open_table(table)
     if dt is None:
         return None
     metrics = dt.optimize.compact()

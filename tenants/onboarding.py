@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any
 
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 from pydantic import BaseModel
 from rich.console import Console
 
@@ -23,6 +22,7 @@ from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerti
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.lake import TABLES, lake_table
+from peacewatch.lakehouse.upkeep import open_table
 from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
@@ -203,7 +203,7 @@ def plan_steps(
     for table_name in TABLES:
         where = lake_table(settings, tenant=tenant, name=table_name)
         model = models[table_name]
-        there = bucket_there and _table_exists(where.uri, where.storage_options)
+        there = bucket_there and open_table(where) is not None
         steps.append(Step(
             f"Delta table {where.uri}", there, True,
             partial(DeltaTable.create, where.uri, schema=arrow_schema(model), partition_by=["date"],
@@ -243,14 +243,6 @@ def _function_step(
     )  # fmt: skip
 
 
-def _table_exists(uri: str, storage_options: dict[str, str]) -> bool:
-    try:
-        DeltaTable(uri, storage_options=storage_options)
-    except TableNotFoundError:
-        return False
-    return True
-
-
 def _provision(admin: PulsarAdmin, spec: TenantSpec, *, current_partitions: int) -> None:
     if current_partitions > spec.partitions:
         raise PeacewatchError(
@@ -283,9 +275,8 @@ def held_data(settings: Settings, admin: PulsarAdmin, lake: LakeAccess, *, tenan
     rows = 0
     if lake.bucket_exists(tenant):
         for name in TABLES:
-            where = lake_table(settings, tenant=tenant, name=name)
-            if _table_exists(where.uri, where.storage_options):
-                rows += DeltaTable(where.uri, storage_options=where.storage_options).count()
+            table = open_table(lake_table(settings, tenant=tenant, name=name))
+            rows += table.count() if table is not None else 0
     return {
         "topic_bytes": stored,
         "lake_rows": rows,
