@@ -11,6 +11,7 @@ from peacewatch.functions.deploy import FunctionSpec, deploy_function, wait_runn
 from peacewatch.functions.packaging import build_function_zip
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
+from peacewatch.platform.topic_identity import topic_identity
 from peacewatch.platform.topics import NAMESPACE, TenantTopics
 
 __all__ = ["ALERT_FUNCTION_NAME", "alert_function_spec", "deploy_alerting"]
@@ -26,11 +27,16 @@ def alert_function_spec(tenant: str, *, config: AlertConfig, parallelism: int = 
         name=ALERT_FUNCTION_NAME,
         class_name="peacewatch.functions.alerting.AlertFunction",
         inputs=[topics.reports],
-        output=None,  # alerts go out through context.publish, several per report if need be
-        log_topic=topics.alert_log,
-        user_config={"threshold": config.threshold, "cooldown_s": config.cooldown_s},
+        output=None,  # alerts go out through the function's own producer, several per report if need be
+        # No log topic: the function writes the officers' alert lines to it itself (the runtime
+        # would swap logging handlers around every message to serve a log topic).
+        log_topic=None,
+        user_config=config.user_config(),
         processing_guarantees="MANUAL",
         parallelism=parallelism,
+        # Each partition in order at one instance: cooldown per partition and the dead-letter
+        # queue's sequence ids (ordered per partition) rely on it.
+        retain_ordering=True,
         subscription_name="alerting",
         # Reports that arrived before the first deploy still raise their alerts.
         subscription_position="Earliest",
@@ -47,6 +53,11 @@ def deploy_alerting(
     wait: bool = True,
     console: Console | None = None,
 ) -> Literal["created", "updated"]:
+    if config.source_id is None:
+        config = config.model_copy(update={"source_id": topic_identity(admin, TenantTopics(tenant).reports)})
+    # Validated here, before anything reaches the worker: a bad value is one line now, not a
+    # failing instance at the first report.
+    AlertConfig.from_user_config(config.user_config())
     package = build_function_zip(settings, console=console)
     spec = alert_function_spec(tenant, config=config, parallelism=parallelism)
     outcome = deploy_function(admin, spec, package=package)

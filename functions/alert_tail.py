@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,28 @@ __all__ = ["follow_alerts", "parse_since"]
 
 _SINCE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+_REMEMBERED_IDS = 100_000  # a day of alerts at peak for one force; repeats come within minutes
+
+
+class _RecentIds:
+    """The last N ids seen: enough to drop redelivery repeats, bounded for a feed that runs for weeks."""
+
+    def __init__(self, size: int) -> None:
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+        self._size = size
+
+    def add(self, item: str) -> bool:
+        """False if the id was seen recently."""
+        if item in self._ids:
+            return False
+        self._ids.add(item)
+        self._order.append(item)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
 
 
 def parse_since(text: str) -> timedelta:
@@ -35,8 +58,9 @@ def follow_alerts(
     idle_timeout_s: float | None = None,
     limit: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Alerts from the log topic, oldest first, then live. Stops after `limit` alerts or
-    `idle_timeout_s` without one (None: follow until interrupted)."""
+    """Alerts from the log topic, oldest first, then live, each alert once (a redelivered report
+    logs its alerts again, under the same ids). Stops after `limit` alerts or `idle_timeout_s`
+    without one (None: follow until interrupted)."""
     topic = TenantTopics(tenant).alert_log
     start = pulsar.MessageId.earliest if since is not None else pulsar.MessageId.latest
     reader = client.create_reader(topic, start)
@@ -44,6 +68,7 @@ def follow_alerts(
         if since is not None:
             reader.seek(int((time.time() - since.total_seconds()) * 1000))
         seen = 0
+        recent = _RecentIds(_REMEMBERED_IDS)
         last = time.monotonic()
         while limit is None or seen < limit:
             try:
@@ -53,7 +78,7 @@ def follow_alerts(
                     return
                 continue
             fields = parse_alert_line(msg.data().decode(errors="replace"))
-            if fields is None:
+            if fields is None or not recent.add(fields["alert_id"]):
                 continue
             fields["logged_at_ms"] = msg.publish_timestamp()
             last = time.monotonic()

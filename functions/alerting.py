@@ -1,22 +1,30 @@
 """The alert function: one per tenant, deployed to the Pulsar functions worker.
 
 Input: the tenant's reports topic. For every citizen below the threshold: one Alert on
-.../alerts (key = citizen_id, event time = report ts) and one WARNING line on the function's
-log topic (.../alert-log), which officers follow. Invalid input goes to .../reports-dlq with the
-reason in the `error` property; process() never raises on bad input (a Python function that
-raises is negatively acknowledged and redelivered forever).
+.../alerts (key = citizen_id, event time = the report's) and, once it is persisted, one line on
+.../alert-log, which officers follow. Invalid input goes to .../reports-dlq with the reason in
+the `error` property, once per message (broker deduplication). process() never raises on
+anything a producer can send: a Python function that raises is redelivered forever.
 
-The function keeps its own producers (from the instance's client): context.publish batches
-for a fixed 10 ms and cannot declare a schema, while alerts should leave at once and carry the
-contract's Alert schema (the alerts topic enforces it).
+Why the function writes the alert log itself instead of configuring it as the function's log
+topic: with a log topic set, the Python runtime removes and re-adds its logging handlers around
+every process() call, which the 99% of reports that raise nothing would pay for.
 
-Runs with processingGuarantees=MANUAL: a report is acknowledged only once every message it
-caused (alerts, DLQ entry) is persisted, so a crash in between redelivers it instead of losing
-an alert. Alert ids are deterministic, so such a redelivery repeats the same ids.
+Runs with processingGuarantees=MANUAL and retainOrdering (a Failover subscription: each
+partition in order at one instance). A report is acknowledged only once every message it
+caused is persisted and the cooldown state written; a publish that fails is negatively
+acknowledged, so the report comes back. Alert ids are deterministic, so a redelivery repeats
+the same ids rather than inventing alerts.
+
+Cooldown: the state (BookKeeper table service) holds each citizen's last persisted alert time
+and is written only after that alert is persisted. Suppressing is decided from what this
+instance knows (alerts it persisted or has in flight); letting an alert through is always
+checked against the state, so another instance's alert is seen.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter
@@ -27,40 +35,48 @@ from typing import Any
 import pulsar
 from pulsar import Function
 
-from peacewatch.functions.alert_log import format_alert_line
+from peacewatch.functions.alert_log import format_alert_line, log_line
 from peacewatch.functions.decision import AlertConfig, bad_citizens, decide
-from peacewatch.platform.contract import Alert, parse_report
+from peacewatch.platform.contract import Alert
+from peacewatch.platform.contract_data import ReportData, parse_report_data
+from peacewatch.platform.dead_letters import DLQ_ERROR_PROPERTY, DeadLetter, DeadLetterQueue
 from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.positions import message_position
 from peacewatch.platform.schema_registry import ContractSchema
 
-__all__ = ["COOLDOWN_STATE_PREFIX", "DLQ_ERROR_PROPERTY", "AlertFunction"]
+__all__ = ["COOLDOWN_STATE_PREFIX", "DLQ_ERROR_PROPERTY", "STAGE", "AlertFunction"]
 
-DLQ_ERROR_PROPERTY = "error"
 COOLDOWN_STATE_PREFIX = "cooldown/"
+STAGE = "alerting"
 _METRICS_EVERY_S = 1.0
+_STATE_WRITE_ATTEMPTS = 5
 
 
-class _AckWhenPersisted:
-    """Acknowledges the input message once all `expected` publishes have succeeded."""
+def _read_ts(value: Any) -> float | None:
+    if value is None or value == b"" or value == "":
+        return None
+    try:
+        return float(value.decode() if isinstance(value, bytes) else value)
+    except ValueError:
+        return None
 
-    def __init__(self, ack: Callable[[], None], expected: int, on_failure: Callable[[str], None]) -> None:
-        self._ack = ack
+
+class _Outcome:
+    """Calls `done(ok)` once all `expected` publishes have answered (ok only if all succeeded)."""
+
+    def __init__(self, expected: int, done: Callable[[bool], None]) -> None:
         self._left = expected
-        self._failed = False
+        self._ok = True
         self._lock = threading.Lock()
-        self._on_failure = on_failure
+        self._done = done
 
-    def __call__(self, result: Any, _msg_id: Any) -> None:
+    def __call__(self, ok: bool) -> None:
         with self._lock:
-            if result != pulsar.Result.Ok:
-                # Not acknowledged: the report comes back after a restart and is processed again.
-                self._failed = True
-                self._on_failure(str(result))
-                return
+            self._ok = self._ok and ok
             self._left -= 1
-            done = self._left == 0 and not self._failed
-        if done:
-            self._ack()
+            finished = self._left == 0
+        if finished:
+            self._done(self._ok)
 
 
 class AlertFunction(Function):  # type: ignore[misc]
@@ -68,32 +84,53 @@ class AlertFunction(Function):  # type: ignore[misc]
         self._config: AlertConfig | None = None
         self._tenant = ""
         self._alerts: Any = None
-        self._dlq: Any = None
+        self._log: Any = None
+        self._dlq: DeadLetterQueue | None = None
         # Metrics are summed locally and recorded about once a second: a record_metric call
         # per report costs more than validating the report.
         self._counts: Counter[str] = Counter()
         self._flushed_at = time.monotonic()
+        # Cooldown: alerts persisted by this instance, and alerts in flight, by citizen.
+        self._persisted: dict[str, float] = {}
+        self._in_flight: dict[str, float] = {}
+        self._lock = threading.Lock()
+        # State writes and acks after persistence run here, off the client's I/O threads.
+        self._after: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._worker: threading.Thread | None = None
 
+    # -- set-up -------------------------------------------------------------------------------
     def _setup(self, context: Any) -> AlertConfig:
-        threshold = context.get_user_config_value("threshold")
-        cooldown = context.get_user_config_value("cooldown_s")
-        config = AlertConfig(
-            threshold=int(threshold) if threshold is not None else 20,
-            cooldown_s=float(cooldown) if cooldown is not None else 0.0,
-        )
+        config = AlertConfig.from_user_config(context.get_user_config_map())
         self._tenant = context.get_function_tenant()
         namespace = f"persistent://{self._tenant}/{context.get_function_namespace()}"
         client = context.get_pulsar_client()
         self._alerts = client.create_producer(
             f"{namespace}/alerts",
             schema=ContractSchema(Alert),
-            batching_enabled=True,
-            batching_max_publish_delay_ms=1,
+            batching_enabled=False,  # an alert leaves at once
             block_if_queue_full=True,
         )
-        self._dlq = client.create_producer(f"{namespace}/reports-dlq", block_if_queue_full=True)
+        self._log = client.create_producer(
+            f"{namespace}/alert-log",
+            batching_enabled=True,
+            batching_max_publish_delay_ms=5,
+            block_if_queue_full=True,
+        )
+        self._dlq = DeadLetterQueue(
+            client, topic=f"{namespace}/reports-dlq", stage=STAGE, source_id=config.source_id or "unknown"
+        )
+        self._worker = threading.Thread(target=self._run_after, name="alerting-after-persist", daemon=True)
+        self._worker.start()
         self._config = config
         return config
+
+    def _run_after(self) -> None:
+        while True:
+            job = self._after.get()
+            try:
+                job()
+            except Exception as exc:  # never let one job stop the others
+                self._log_line(f"after-persist step failed: {exc!r}", level="ERROR")
 
     def _count(self, context: Any, name: str, n: int = 1) -> None:
         self._counts[name] += n
@@ -104,79 +141,143 @@ class AlertFunction(Function):  # type: ignore[misc]
             self._counts.clear()
             self._flushed_at = now
 
+    def _log_line(self, message: str, *, level: str = "WARNING") -> None:
+        if self._log is not None:
+            self._log.send_async(log_line(message, level=level).encode(), None)
+
+    # -- the work -----------------------------------------------------------------------------
     def process(self, input: Any, context: Any) -> None:  # noqa: A002 - Pulsar's signature
         config = self._config or self._setup(context)
         msg_id = context.get_message_id()
         topic = context.get_current_message_topic_name()
-
-        def ack() -> None:
-            context.ack(msg_id, topic)
-
-        def failed(result: str) -> None:
-            context.get_logger().error("publish failed (%s); report %s stays unacknowledged", result, msg_id)
-
         data = input if isinstance(input, bytes) else str(input).encode()
         try:
-            report = parse_report(data)
+            report = parse_report_data(data)
         except InvalidReport as exc:
-            self._to_dlq(
-                context, data, reason=exc.reason, source=topic, ack=_AckWhenPersisted(ack, 1, failed)
-            )
+            self._dead_letter(context, data, reason=exc.reason, msg_id=msg_id, topic=topic)
             return None
-
-        last_alerts: dict[str, float | None] = {}
-        if config.cooldown_s > 0:
-            # State reads are I/O: an error here propagates, so the runtime redelivers the report.
-            for citizen in bad_citizens(report, threshold=config.threshold):
-                last_alerts[citizen.citizen_id] = _read_ts(
-                    context.get_state(COOLDOWN_STATE_PREFIX + citizen.citizen_id)
-                )
-        alerts = decide(
-            report,
-            tenant=self._tenant,
-            config=config,
-            raised_at=datetime.now(UTC),
-            last_alert_ts=last_alerts.get,
-        )
         self._count(context, "reports")
+        alerts = decide(
+            report, tenant=self._tenant, config=config, raised_at=datetime.now(UTC),
+            last_alert_ts=self._last_alert_ts(context, config, report),
+        )  # fmt: skip
         if not alerts:
-            ack()
+            context.ack(msg_id, topic)
             return None
-        on_persisted = _AckWhenPersisted(ack, len(alerts), failed)
-        logger = context.get_logger()
+        self._raise(context, alerts, msg_id=msg_id, topic=topic, cooldown=config.cooldown_s > 0)
+        self._count(context, "alerts", len(alerts))
+        return None
+
+    def _last_alert_ts(
+        self, context: Any, config: AlertConfig, report: ReportData
+    ) -> Callable[[str], float | None]:
+        if config.cooldown_s <= 0 or not bad_citizens(report, threshold=config.threshold):
+            return lambda _cid: None
+        event_ts = report["ts"].timestamp()
+
+        def last(citizen_id: str) -> float | None:
+            with self._lock:
+                known = [
+                    t
+                    for t in (self._persisted.get(citizen_id), self._in_flight.get(citizen_id))
+                    if t is not None
+                ]
+            # An alert this instance persisted or has in flight inside the window: suppress.
+            for ts in known:
+                if abs(event_ts - ts) < config.cooldown_s:
+                    return ts
+            # Letting one through: the state may know of another instance's alert. A read error
+            # propagates: the runtime redelivers the report, nothing is lost.
+            return _read_ts(context.get_state(COOLDOWN_STATE_PREFIX + citizen_id))
+
+        return last
+
+    def _raise(self, context: Any, alerts: list[Alert], *, msg_id: Any, topic: str, cooldown: bool) -> None:
+        if cooldown:
+            with self._lock:
+                for alert in alerts:
+                    self._in_flight[alert.citizen_id] = alert.ts.timestamp()
+
+        def persisted(ok: bool) -> None:
+            if not ok:
+                self._forget(alerts)
+                self._log_line(
+                    f"alert publish failed for report {msg_id}; it will be redelivered", level="ERROR"
+                )
+                _nack(context, msg_id, topic)
+                return
+            self._after.put(
+                lambda: self._after_persisted(context, alerts, msg_id=msg_id, topic=topic, cooldown=cooldown)
+            )
+
+        outcome = _Outcome(len(alerts), persisted)
         for alert in alerts:
-            if config.cooldown_s > 0:
-                # The BookKeeper state client takes str values (it encodes them itself).
-                context.put_state(COOLDOWN_STATE_PREFIX + alert.citizen_id, repr(alert.ts.timestamp()))
             self._alerts.send_async(
                 alert.to_json(),
-                on_persisted,
+                lambda result, _mid, alert=alert: self._published(alert, result, outcome),
                 partition_key=alert.citizen_id,
                 event_timestamp=int(alert.ts.timestamp() * 1000),
                 properties={"alert_id": str(alert.alert_id), "report_id": str(alert.report_id)},
             )
-            logger.warning(format_alert_line(alert))
-        self._count(context, "alerts", len(alerts))
-        return None
 
-    def _to_dlq(self, context: Any, data: bytes, *, reason: str, source: str, ack: _AckWhenPersisted) -> None:
+    def _published(self, alert: Alert, result: Any, outcome: _Outcome) -> None:
+        ok = result == pulsar.Result.Ok
+        if ok:  # the officers' line, once the alert itself is stored
+            self._log_line(format_alert_line(alert))
+        outcome(ok)
+
+    def _after_persisted(
+        self, context: Any, alerts: list[Alert], *, msg_id: Any, topic: str, cooldown: bool
+    ) -> None:
+        if cooldown:
+            for alert in alerts:
+                value = repr(alert.ts.timestamp())  # the state client takes str and encodes it itself
+                for attempt in range(_STATE_WRITE_ATTEMPTS):
+                    try:
+                        context.put_state(COOLDOWN_STATE_PREFIX + alert.citizen_id, value)
+                        break
+                    except Exception as exc:
+                        if attempt == _STATE_WRITE_ATTEMPTS - 1:
+                            # The alert is stored: acknowledge anyway, at worst a repeat alert later.
+                            self._log_line(
+                                f"cooldown state write failed ({exc!r}) for {alert.alert_id}", level="ERROR"
+                            )
+                        time.sleep(0.2 * (attempt + 1))
+            with self._lock:
+                for alert in alerts:
+                    self._persisted[alert.citizen_id] = max(
+                        alert.ts.timestamp(), self._persisted.get(alert.citizen_id, float("-inf"))
+                    )
+            self._forget(alerts)
+        context.ack(msg_id, topic)
+
+    def _forget(self, alerts: list[Alert]) -> None:
+        with self._lock:
+            for alert in alerts:
+                if self._in_flight.get(alert.citizen_id) == alert.ts.timestamp():
+                    del self._in_flight[alert.citizen_id]
+
+    def _dead_letter(self, context: Any, data: bytes, *, reason: str, msg_id: Any, topic: str) -> None:
         self._count(context, "invalid")
-        self._dlq.send_async(
-            data,
-            ack,
-            properties={
-                DLQ_ERROR_PROPERTY: reason[:1000],
-                "source_topic": source,
-                "source_message_id": str(context.get_message_id()),
-                "stage": "alerting",
-            },
-        )
+        assert self._dlq is not None
+
+        def done(ok: bool) -> None:
+            if ok:
+                context.ack(msg_id, topic)
+            else:
+                _nack(context, msg_id, topic)
+
+        letter = DeadLetter(data, reason, topic, str(msg_id), message_position(msg_id))
+        try:
+            self._dlq.send(letter, on_done=done)
+        except pulsar.PulsarException:
+            _nack(context, msg_id, topic)  # no DLQ producer right now: the report comes back later
 
 
-def _read_ts(value: Any) -> float | None:
-    if value is None or value == b"" or value == "":
-        return None
-    try:
-        return float(value.decode() if isinstance(value, bytes) else value)
-    except ValueError:
-        return None
+def _nack(context: Any, msg_id: Any, topic: str) -> None:
+    """Negative acknowledgement: the runtime's context has ack() only, so find the consumer as
+    its ack() does (python_instance's contextimpl: by topic, or its partitioned parent)."""
+    consumers = getattr(context, "consumers", {})
+    consumer = consumers.get(topic) or consumers.get(topic.split("-partition-", 1)[0])
+    if consumer is not None:
+        consumer.negative_acknowledge(msg_id)

@@ -15,6 +15,7 @@ from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.platform.clients import pulsar_admin, tenant_client
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
@@ -23,6 +24,16 @@ from peacewatch.tenants.provisioning import require_onboarded
 app = typer.Typer(help="Pulsar Functions: deploy, watch and remove.")
 alerts_app = typer.Typer(help="The officers' alert feed.")
 console = Console()
+
+
+@app.callback()
+def _needs(ctx: typer.Context) -> None:
+    require(ctx.obj, pulsar=True)
+
+
+@alerts_app.callback()
+def _needs_alerts(ctx: typer.Context) -> None:
+    require(ctx.obj, pulsar=True)
 
 
 @app.command()

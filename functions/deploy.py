@@ -34,6 +34,9 @@ class FunctionSpec(BaseModel):
         "ATLEAST_ONCE"
     )
     parallelism: int = Field(default=1, ge=1, le=64)
+    retain_ordering: bool = Field(
+        default=False, description="Failover subscription: each partition in order at one instance."
+    )
     subscription_name: str | None = None
     subscription_position: Literal["Latest", "Earliest"] = "Latest"
     cpu: float | None = None
@@ -53,6 +56,7 @@ class FunctionSpec(BaseModel):
             "autoAck": True,
             "cleanupSubscription": False,
             "subscriptionPosition": self.subscription_position,
+            "retainOrdering": self.retain_ordering,
         }
         if self.output:
             config["output"] = self.output

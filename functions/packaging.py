@@ -21,7 +21,11 @@ __all__ = ["ALERTING_MODULES", "build_function_zip"]
 # The alert function and what it imports from peacewatch; nothing else ships.
 ALERTING_MODULES = (
     "peacewatch.platform.contract",
+    "peacewatch.platform.contract_data",
+    "peacewatch.platform.contract_tree",
+    "peacewatch.platform.dead_letters",
     "peacewatch.platform.errors",
+    "peacewatch.platform.positions",
     "peacewatch.platform.schema_registry",
     "peacewatch.functions",
     "peacewatch.functions.decision",
@@ -34,6 +38,7 @@ ALERTING_DEPENDENCIES = (
     "annotated-types",
     "typing-extensions",
     "typing-inspection",
+    "tenacity",
 )
 
 

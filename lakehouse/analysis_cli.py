@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 
@@ -32,6 +33,7 @@ def sql(
     """Run a Spark SQL query on a tenant's Delta tables (reports, alerts, sightings)."""
     if as_csv and as_json:
         raise PeacewatchError("choose one of --csv and --json")
+    require(ctx.obj, minio=True)
     from peacewatch.lakehouse.analysis import rich_table, run_query
 
     df = run_query(ctx.obj, tenant=tenant, query=query, limit=limit)
@@ -59,6 +61,7 @@ def analyze(
     from peacewatch.lakehouse.questions import AnalysisParams
 
     settings: Settings = ctx.obj
+    require(settings, minio=True)
     for name in tenant:
         validate_tenant_name(name)
         own = threshold if threshold is not None else force_threshold(settings, name)

@@ -12,12 +12,16 @@ from rich.table import Table
 
 from peacewatch.lakehouse.batching import BatchPolicy
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.sink import DeltaSink, SinkStats
+from peacewatch.lakehouse.sink import DeltaSink, SinkStats, adopt_source
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.lakehouse.upkeep import table_status
+from peacewatch.platform.auth import role_token
 from peacewatch.platform.clients import pulsar_admin, tenant_client
+from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.platform.topic_identity import source_identities, topic_identity
+from peacewatch.platform.topics import TenantTopics, validate_tenant_name
 from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.provisioning import onboarded_tenants
 
@@ -25,9 +29,17 @@ app = typer.Typer(help="The Delta lake on MinIO: the sink, its status and upkeep
 console = Console()
 
 
+@app.callback()
+def _needs(ctx: typer.Context) -> None:
+    # run and adopt-topic read the broker; status and maintain only the lake (and the broker to
+    # list the forces when no -t is given: checked there).
+    require(ctx.obj, pulsar=ctx.invoked_subcommand in ("run", "adopt-topic"), minio=True)
+
+
 def _tenants(settings: Settings, tenant: str | None) -> list[str]:
     if tenant:
         return [validate_tenant_name(tenant)]
+    require(settings, pulsar=True)
     with pulsar_admin(settings) as admin:
         return onboarded_tenants(admin)
 
@@ -46,16 +58,23 @@ def run(
     tenant: str = typer.Option(..., "--tenant", "-t"),
     name: str = typer.Option("sink", help="Consumer name (distinct per process when running several)"),
     max_rows: int = typer.Option(50_000, min=1, help="Flush a batch at this many rows"),
-    max_age: float = typer.Option(5.0, min=0.1, help="... or when its first row is this many seconds old"),
+    max_age: float = typer.Option(2.0, min=0.1, help="... or when its first row is this many seconds old"),
 ) -> None:
-    """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the last batch)."""
+    """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the batch in hand)."""
     settings: Settings = ctx.obj
     validate_tenant_name(tenant)
     # As the force's own sink role and MinIO user: it can reach that force's topics and lake only.
+    token = role_token(settings, tenant=tenant, role="lake")
+    with PulsarAdmin(web_url=settings.pulsar.web_url, token=token) as admin:
+        sources = source_identities(admin, tenant)
     client = tenant_client(settings, tenant=tenant, role="lake", io_threads=2)
     credentials = lake_credentials_for(settings, tenant)
-    sink = DeltaSink(settings, client, tenant=tenant, name=name, credentials=credentials,
-                     policy=BatchPolicy(max_rows=max_rows, max_age_s=max_age))  # fmt: skip
+    try:
+        sink = DeltaSink(settings, client, tenant=tenant, name=name, credentials=credentials, sources=sources,
+                         policy=BatchPolicy(max_rows=max_rows, max_age_s=max_age))  # fmt: skip
+    except BaseException:
+        client.close()
+        raise
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sink.stop())
     console.print(f"sink for {tenant} running (Ctrl-C to stop)")
@@ -75,6 +94,22 @@ def run(
         sink.close()
         client.close()
     console.print(_stats_line(tenant, stats))
+
+
+@app.command("adopt-topic")
+def adopt_topic(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
+    """Make a force's tables follow its topics as they are now (after a topic was recreated or the
+    broker's metadata was reset). Positions recorded for the old topics are left behind."""
+    settings: Settings = ctx.obj
+    validate_tenant_name(tenant)
+    topics = TenantTopics(tenant)
+    with pulsar_admin(settings) as admin:
+        for name, topic in (("reports", topics.reports), ("alerts", topics.alerts)):
+            where = lake_table(settings, tenant=tenant, name=name)  # type: ignore[arg-type]
+            changed = adopt_source(where, topic=topic, source_id=topic_identity(admin, topic))
+            console.print(
+                f"{tenant}/{name}: " + ("now follows " + topic if changed else "already follows " + topic)
+            )
 
 
 @app.command()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from deltalake import write_deltalake
 
 from peacewatch.lakehouse.lake import LakeTable
 from peacewatch.lakehouse.rows import to_table
 from peacewatch.platform.contract import Report
+from peacewatch.platform.contract_data import parse_report_data
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.fleet import FleetSimulator
 from peacewatch.simulator.report_dict import encode_report
@@ -34,7 +36,7 @@ def write_history(
 ) -> int:
     """Append `minutes` simulated minutes of `table.tenant`'s fleet; returns the rows written."""
     fleet = FleetSimulator(config, tenant=table.tenant, start=start)
-    payloads: list[bytes] = []
+    payloads: list[dict[str, Any]] = []
     times: list[int] = []
     written = 0
 
@@ -53,7 +55,7 @@ def write_history(
 
     for _ in range(minutes):
         for report in fleet.minute():
-            payloads.append(encode_report(report))
+            payloads.append(dict(parse_report_data(encode_report(report))))
             times.append(int(report["ts"].timestamp() * 1000))
         if len(payloads) >= rows_per_commit:
             commit()

@@ -1,40 +1,42 @@
 """Pulsar message positions as Delta app-transaction versions.
 
 Each Delta commit of the sink carries, per topic partition, an app transaction
-(app_id = "peacewatch-sink:<partition topic>", version = the encoded position of the last
-message it wrote). delta-rs reads them back with DeltaTable.transaction_version(app_id),
-from the log or the latest checkpoint, so a restarted sink knows exactly where each
-partition's committed data ends - independent of what the broker thinks was acknowledged.
+(app_id = "peacewatch-sink:<topic id>:<partition topic>", version = the encoded position of
+the highest message it covers). delta-rs reads them back with DeltaTable.transaction_version,
+from the log or the latest checkpoint, so a sink knows exactly where each partition's
+committed data ends - independent of what the broker thinks was acknowledged.
+
+Positions only mean something for one incarnation of a topic: a topic deleted and created
+again, or a broker whose metadata was reset, starts its ledger ids low again, and old
+positions would make new reports look stored. So the ids carry the topic's identity (a UUID
+onboarding records as a topic property), and each table records, as the app transaction
+"peacewatch-source:<topic>", a fingerprint of the identity it follows.
 """
 
 from __future__ import annotations
 
-from peacewatch.lakehouse.batching import Position
+import uuid
 
-__all__ = ["decode_position", "encode_position", "sink_app_id"]
+from peacewatch.platform.positions import decode_position, encode_position
 
-# 31 bits of ledger id, 20 of entry id, 12 of batch index: 63 bits, a positive int64.
-_LEDGER_BITS, _ENTRY_BITS, _BATCH_BITS = 31, 20, 12
-
-
-def encode_position(position: Position) -> int:
-    ledger, entry, batch = position
-    batch = max(batch, 0)  # -1 = not batched
-    if not (0 <= ledger < 1 << _LEDGER_BITS and 0 <= entry < 1 << _ENTRY_BITS and batch < 1 << _BATCH_BITS):
-        raise ValueError(
-            f"message position {position} does not fit the sink's 63-bit version encoding "
-            f"(ledger < 2^31, entry < 2^20 - keep managedLedgerMaxEntriesPerLedger below 1,048,576, "
-            f"batch index < 4096)"
-        )
-    return (ledger << (_ENTRY_BITS + _BATCH_BITS)) | (entry << _BATCH_BITS) | batch
+__all__ = [
+    "decode_position",
+    "encode_position",
+    "identity_fingerprint",
+    "sink_app_id",
+    "source_app_id",
+]
 
 
-def decode_position(version: int) -> Position:
-    batch = version & ((1 << _BATCH_BITS) - 1)
-    entry = (version >> _BATCH_BITS) & ((1 << _ENTRY_BITS) - 1)
-    ledger = version >> (_ENTRY_BITS + _BATCH_BITS)
-    return (ledger, entry, batch)
+def sink_app_id(topic_id: str, partition_topic: str) -> str:
+    return f"peacewatch-sink:{topic_id}:{partition_topic}"
 
 
-def sink_app_id(partition_topic: str) -> str:
-    return f"peacewatch-sink:{partition_topic}"
+def source_app_id(topic: str) -> str:
+    """The app transaction recording which incarnation of `topic` a table follows."""
+    return f"peacewatch-source:{topic}"
+
+
+def identity_fingerprint(topic_id: str) -> int:
+    """A topic identity (UUID text) as a positive int64, the only thing an app transaction holds."""
+    return int.from_bytes(uuid.UUID(topic_id).bytes[:8], "big") >> 1

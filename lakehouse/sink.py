@@ -1,45 +1,63 @@
 """The Delta sink: every report (and alert) of a tenant into its Delta tables, exactly once.
 
-- Failover subscription `lake-sink` on the tenant's partitioned reports topic (and its alerts
-  topic): partitions spread over sink processes, each partition read in order by one of them.
-- Micro-batches (rows / bytes / age) become one Delta append each. The same commit carries,
-  per topic partition, an app transaction whose version encodes the last message position it
-  wrote; messages are acknowledged only after that commit.
-- Before every commit the sink refreshes the table and drops rows at or below what is
-  already committed for their partition: a crash between commit and ack, a restart, or a
-  partition that moved between processes never writes a row twice.
-- Invalid payloads go to the tenant's DLQ with the reason; if MinIO is unreachable the batch
-  is retried with backoff and nothing is acknowledged meanwhile.
+- One Failover subscription `lake-sink` over the tenant's partitioned reports topic and its
+  alerts topic: partitions spread over sink processes, each partition read in order by one.
+- Every message passes the contract's gate (platform.contract_data) and its row is built from
+  what was validated. Invalid messages are dead-lettered with the reason.
+- Micro-batches (rows / bytes / age) become one Delta append each. The commit is made on the
+  very table snapshot the batch was checked against, and carries, per partition, an app
+  transaction recording the highest position it covers: a concurrent commit by another sink
+  for the same partition makes it fail (delta-rs' conflict check), and the retry checks again.
+  Rows at or below a partition's committed position are never written twice.
+- Messages are acknowledged one by one, only after the commit that covers them (or after
+  finding them already committed). Cumulative acks could acknowledge what another process,
+  which took the partition over meanwhile, has not stored.
+- Outages (MinIO, Pulsar) are retried with backoff and acknowledge nothing; stop() interrupts
+  the backoff. A row that cannot be converted is found by bisection and dead-lettered alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulsar
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, DeltaProtocolError, SchemaMismatchError, TableNotFoundError
 from pydantic import BaseModel
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_when_event_set, wait_exponential
 
-from peacewatch.lakehouse.batching import BatchPolicy, MicroBatch, Position
+from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, MicroBatch
 from peacewatch.lakehouse.lake import LakeTable, S3Credentials, TableName, lake_table
-from peacewatch.lakehouse.positions import encode_position, sink_app_id
+from peacewatch.lakehouse.positions import identity_fingerprint, sink_app_id, source_app_id
 from peacewatch.lakehouse.rows import to_table
-from peacewatch.platform.contract import Alert, Report, parse_contract
-from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.contract import Alert, Report
+from peacewatch.platform.contract_data import ContractValidator, contract_validator
+from peacewatch.platform.dead_letters import DeadLetter, DeadLetterFailed, DeadLetterQueue
+from peacewatch.platform.errors import InvalidReport, PeacewatchError, SourceTopicChanged
+from peacewatch.platform.positions import message_position
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import TenantTopics
 
-__all__ = ["SUBSCRIPTION", "DeltaSink", "SinkStats", "committed_positions"]
+__all__ = ["SUBSCRIPTION", "DeltaSink", "SinkStats", "SinkStopped", "adopt_source", "committed_positions"]
 
 log = logging.getLogger("peacewatch.lakehouse.sink")
 SUBSCRIPTION = "lake-sink"
+STAGE = "lake-sink"
 _MODELS: dict[TableName, type[BaseModel]] = {"reports": Report, "alerts": Alert}
+# Conversion problems that belong to one row's data (the bisection looks for that row).
+_DATA_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
+
+
+class SinkStopped(PeacewatchError):
+    """stop() arrived while a commit was failing: the batch stays unacknowledged (it is redelivered)."""
 
 
 @dataclass
@@ -53,38 +71,82 @@ class SinkStats:
     freshness_ms: list[float] = field(default_factory=list)
 
 
-# A row waiting for its commit: (payload, partition topic, encoded position, publish ms, message id).
+# A row waiting for its commit: (validated data, publish ms, message id, payload, partition, position).
 # A plain tuple: the sink handles tens of thousands a second and a dataclass costs twice as much.
-_Pending = tuple[bytes, str, int, int, str]
+_Row = tuple[dict[str, Any], int, Any, bytes, str, int]
 
 
-def committed_positions(table: DeltaTable, partitions: list[str]) -> dict[str, int]:
-    """Encoded last-written position per partition topic, from the table's app transactions."""
+def committed_positions(table: DeltaTable, *, source_id: str, partitions: list[str]) -> dict[str, int]:
+    """Encoded committed position per partition topic, from the table's app transactions."""
     out = {}
     for partition in partitions:
-        version = table.transaction_version(sink_app_id(partition))
+        version = table.transaction_version(sink_app_id(source_id, partition))
         if version is not None:
             out[partition] = version
     return out
 
 
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying: storage or broker unreachable, a commit that lost a race, a DLQ write."""
+    if isinstance(exc, SchemaMismatchError | DeltaProtocolError):
+        return False
+    return isinstance(exc, OSError | DeltaError | DeadLetterFailed | pulsar.PulsarException)
+
+
+def adopt_source(table: LakeTable, *, topic: str, source_id: str) -> bool:
+    """Make the table follow this incarnation of its topic (after a recreation or a metadata reset).
+
+    An empty commit records the new identity; positions recorded for the old one are left
+    behind (they are keyed by it). False if the table already follows it."""
+    try:
+        delta = DeltaTable(table.uri, storage_options=table.storage_options)
+    except TableNotFoundError:
+        return False
+    marker = source_app_id(topic)
+    wanted = identity_fingerprint(source_id)
+    if delta.transaction_version(marker) == wanted:
+        return False
+    write_deltalake(
+        delta,
+        delta.schema().to_arrow().empty_table(),
+        mode="append",
+        commit_properties=CommitProperties(
+            app_transactions=[Transaction(app_id=marker, version=wanted)],
+            custom_metadata={"peacewatch.adopted-source": source_id},
+        ),
+    )
+    return True
+
+
+def _interruptible(stop: threading.Event) -> Callable[[float], None]:
+    """A sleep that stop() cuts short."""
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return sleep
+
+
 class _TableWriter:
-    """One Delta table: batching, dedup against committed positions, commit, then ack."""
+    """One Delta table fed by one topic: batching, the commit plan, the commit, then the acks."""
 
     def __init__(
-        self, *, table: LakeTable, model: type[BaseModel], consumer: pulsar.Consumer, policy: BatchPolicy,
-        dlq: pulsar.Producer, stats: SinkStats, sink_name: str,
+        self, *, table: LakeTable, topic: str, source_id: str, model: type[BaseModel], policy: BatchPolicy,
+        dlq: DeadLetterQueue, stats: SinkStats, sink_name: str,
     ) -> None:  # fmt: skip
         self.table = table
-        self.consumer = consumer
+        self.topic = topic
+        self.source_id = source_id
         self.model = model
-        self.batch: MicroBatch[_Pending] = MicroBatch(policy)
-        self.last_msg: dict[str, pulsar.Message] = {}
+        self.validate: ContractValidator = contract_validator(model)
+        self.policy = policy
+        self.batch: MicroBatch[_Row, DeadLetter] = MicroBatch(policy)
         self.dlq = dlq
         self.stats = stats
         self.sink_name = sink_name
         self._delta: DeltaTable | None = None
 
+    # -- the table ------------------------------------------------------------------------------
     def _load(self) -> DeltaTable | None:
         if self._delta is None:
             try:
@@ -95,90 +157,148 @@ class _TableWriter:
             self._delta.update_incremental()
         return self._delta
 
-    def offer(self, messages: list[pulsar.Message]) -> None:
-        batch = self.batch
-        for msg in messages:
-            partition = msg.topic_name()
-            mid = msg.message_id()
-            position: Position = (mid.ledger_id(), mid.entry_id(), mid.batch_index())
-            payload = msg.data()
-            self.last_msg[partition] = msg
-            try:
-                parse_contract(self.model, payload)
-            except InvalidReport as exc:
-                self.stats.invalid += 1
-                self.dlq.send_async(
-                    payload,
-                    None,
-                    properties={
-                        "error": exc.reason[:1000],
-                        "source_topic": partition,
-                        "source_message_id": str(mid),
-                        "stage": "lake-sink",
-                    },
-                )
-                batch.note_position(partition, position)
-                continue
-            row = (payload, partition, encode_position(position), msg.publish_timestamp(), str(mid))
-            batch.add(row, size=len(payload), partition=partition, position=position)
-        self.stats.received += len(messages)
+    def check_source(self) -> None:
+        """SourceTopicChanged if the table follows another incarnation of its topic."""
+        delta = self._load()
+        if delta is None:
+            return
+        recorded = delta.transaction_version(source_app_id(self.topic))
+        if recorded is not None and recorded != identity_fingerprint(self.source_id):
+            raise SourceTopicChanged(
+                f"{self.table.uri} follows another incarnation of {self.topic} (the topic was recreated or "
+                f"the broker's metadata was reset): its recorded positions would make new reports look "
+                f"stored. Nothing was consumed. If the new topic is the one to follow, run "
+                f"`peacewatch lake adopt-topic -t {self.table.tenant}` and start the sink again"
+            )
 
-    def flush(self) -> None:
-        """Commit the batch (retrying with backoff until it lands), then acknowledge it."""
+    # -- receiving ------------------------------------------------------------------------------
+    def offer(self, msg: Any) -> None:
+        partition = msg.topic_name()
+        mid = msg.message_id()
+        position = message_position(mid)
+        payload = msg.data()
+        self.stats.received += 1
+        try:
+            data = self.validate(payload)
+        except InvalidReport as exc:
+            letter = DeadLetter(payload, exc.reason, partition, str(mid), position)
+            if self.batch.add_dead_letter(letter, partition=partition, position=position, message=msg):
+                self.stats.invalid += 1
+            return
+        row = (data, msg.publish_timestamp(), mid, payload, partition, position)
+        self.batch.add(row, partition=partition, position=position, size=len(payload), message=msg)
+
+    # -- committing -----------------------------------------------------------------------------
+    def flush(self, consumer: Any, *, stop: threading.Event) -> None:
+        """Commit the batch (retrying outages until it lands or stop() is called), then ack it."""
         if self.batch.empty:
             return
-        delay = 0.5
-        while True:
-            try:
-                self._commit()
-                break
-            except (SchemaMismatchError, DeltaProtocolError):
-                raise  # retrying cannot fix these: the process stops with the batch unacknowledged
-            except (OSError, DeltaError) as exc:  # storage unreachable, commit conflicts: retry
-                self.stats.retries += 1
-                log.warning("commit to %s failed (%s); retrying in %.1fs", self.table.uri, exc, delay)
-                self._delta = None  # reload from scratch: the failure may have been mid-commit
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        self.dlq.flush()
-        for msg in self.last_msg.values():
-            self.consumer.acknowledge_cumulative(msg)
-        self.last_msg.clear()
-        self.batch = MicroBatch(self.batch.policy)
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            self._delta = None  # reload from scratch: the failure may have been mid-commit
+            wait = state.next_action.sleep if state.next_action else 0.0
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("commit to %s failed (%s); retrying in %.1fs", self.table.uri, error, wait)
+
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential(multiplier=0.5, max=30),
+            stop=stop_when_event_set(stop),
+            sleep=_interruptible(stop),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            retrying(self._commit)
+        except Exception as exc:
+            if stop.is_set() and _transient(exc):
+                raise SinkStopped(
+                    f"stopped while {self.table.uri} was unreachable: nothing acknowledged"
+                ) from exc
+            raise
+        finally:
+            self.dlq.close()  # release the producer names: the partition may move to another sink
+        for message in self.batch.received:
+            consumer.acknowledge(message)
+        self.stats.skipped_duplicates += self.batch.duplicates
+        self.batch = MicroBatch(self.policy)
 
     def _commit(self) -> None:
         delta = self._load()
-        partitions = list(self.batch.last_position)
-        done = committed_positions(delta, partitions) if delta is not None else {}
-        rows = [r for r in self.batch.rows if r[2] > done.get(r[1], -1)]
-        self.stats.skipped_duplicates += len(self.batch.rows) - len(rows)
+        partitions = list(self.batch.highest())
+        done = (
+            committed_positions(delta, source_id=self.source_id, partitions=partitions)
+            if delta is not None
+            else {}
+        )
+        plan = self.batch.plan(done)
+        if plan.empty:
+            self.stats.skipped_duplicates += plan.skipped  # all committed before (a redelivery)
+            return
+        # Dead letters are persisted before the commit that covers their positions.
+        for letter in plan.dead_letters:
+            self.dlq.send(letter)
+        self.dlq.flush()
+        data, unconvertible = self._rows(plan.rows)
+        for letter in unconvertible:
+            self.dlq.send(letter)
+        self.dlq.flush()
+        self._write(delta, data, plan)
+        self.stats.skipped_duplicates += plan.skipped
+        self.stats.invalid += len(unconvertible)
+        now = time.time() * 1000
+        self.stats.freshness_ms.extend(now - r[1] for r in plan.rows[:: max(1, len(plan.rows) // 200)])
+        self.stats.written += data.num_rows
+        self.stats.commits += 1
+
+    def _rows(self, rows: list[_Row]) -> tuple[pa.Table, list[DeadLetter]]:
+        """Arrow rows; a row that will not convert is found by bisection and dead-lettered alone."""
+        try:
+            return to_table(
+                self.model, [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows]
+            ), []
+        except _DATA_ERRORS as exc:
+            if len(rows) == 1:
+                row = rows[0]
+                reason = f"stored form refused: {type(exc).__name__}: {exc}"
+                return to_table(self.model, [], [], []), [
+                    DeadLetter(row[3], reason, row[4], str(row[2]), row[5])
+                ]
+            half = len(rows) // 2
+            left, bad_left = self._rows(rows[:half])
+            right, bad_right = self._rows(rows[half:])
+            return pa.concat_tables([left, right]), bad_left + bad_right
+
+    def _write(self, delta: DeltaTable | None, data: pa.Table, plan: CommitPlan[_Row, DeadLetter]) -> None:
         txns = [
-            Transaction(app_id=sink_app_id(part), version=encode_position(pos))
-            for part, pos in self.batch.last_position.items()
-            if encode_position(pos) > done.get(part, -1)
+            Transaction(app_id=sink_app_id(self.source_id, p), version=v) for p, v in plan.positions.items()
         ]
-        if not txns:
-            return  # everything here was committed before (a redelivery after a crash)
-        data = to_table(self.model, [r[0] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
+        marker = source_app_id(self.topic)
+        if delta is None or delta.transaction_version(marker) is None:
+            txns.append(Transaction(app_id=marker, version=identity_fingerprint(self.source_id)))
         write_deltalake(
-            self.table.uri,
+            # The loaded table, not its URI: the commit is based on the snapshot the plan was made
+            # against, so another sink's commit for these partitions in between is a conflict.
+            delta if delta is not None else self.table.uri,
             data,
             mode="append",
             partition_by=["date"],
             schema_mode="merge",
-            storage_options=self.table.storage_options,
+            storage_options=None if delta is not None else self.table.storage_options,
             commit_properties=CommitProperties(
                 app_transactions=txns,
                 custom_metadata={
                     "peacewatch.sink": self.sink_name,
-                    "peacewatch.positions": json.dumps({t.app_id: t.version for t in txns}),
+                    "peacewatch.source": self.source_id,
+                    "peacewatch.positions": json.dumps(plan.positions),
                 },
             ),
+            # Sinks write and never delete: expired log files are the maintenance job's to clean.
+            post_commithook_properties=PostCommitHookProperties(
+                create_checkpoint=True, cleanup_expired_logs=False
+            ),
         )
-        now = time.time() * 1000
-        self.stats.freshness_ms.extend(now - r[3] for r in rows[:: max(1, len(rows) // 200)])
-        self.stats.written += len(rows)
-        self.stats.commits += 1
 
 
 class DeltaSink:
@@ -190,6 +310,7 @@ class DeltaSink:
         client: pulsar.Client,
         *,
         tenant: str,
+        sources: Mapping[str, str],
         policy: BatchPolicy | None = None,
         name: str = "sink",
         tables: tuple[TableName, ...] = ("reports", "alerts"),
@@ -197,57 +318,68 @@ class DeltaSink:
         subscription: str = SUBSCRIPTION,
         credentials: S3Credentials | None = None,
     ) -> None:
-        """`models` overrides the contract model per table (a newer contract version: new
-        optional fields become new columns through schema merge)."""
+        """`sources` holds each topic's identity (tenants.topic_identity); `models` overrides the
+        contract model per table (a newer contract version: new optional fields become new columns)."""
         self.tenant = tenant
         self.stats = SinkStats()
         self._stop = threading.Event()
         topics = TenantTopics(tenant)
         policy = policy or BatchPolicy()
-        self._dlq = client.create_producer(topics.dlq, block_if_queue_full=True)
-        self._writers: list[_TableWriter] = []
+        self._writers: dict[str, _TableWriter] = {}
         for table_name in tables:
-            source = topics.reports if table_name == "reports" else topics.alerts
-            consumer = client.subscribe(
-                source,
-                subscription,
-                consumer_type=pulsar.ConsumerType.Failover,
-                consumer_name=name,
-                initial_position=pulsar.InitialPosition.Earliest,
-                receiver_queue_size=10_000,
-                batch_receive_policy=pulsar.ConsumerBatchReceivePolicy(1000, 8 * 1024 * 1024, 100),
+            topic = topics.reports if table_name == "reports" else topics.alerts
+            self._writers[topic] = _TableWriter(
+                table=lake_table(settings, tenant=tenant, name=table_name, credentials=credentials),
+                topic=topic,
+                source_id=sources[table_name],
+                model=(models or {}).get(table_name, _MODELS[table_name]),
+                policy=policy,
+                dlq=DeadLetterQueue(client, topic=topics.dlq, stage=STAGE, source_id=sources[table_name]),
+                stats=self.stats,
+                sink_name=name,
             )
-            self._writers.append(
-                _TableWriter(
-                    table=lake_table(settings, tenant=tenant, name=table_name, credentials=credentials),
-                    model=(models or {}).get(table_name, _MODELS[table_name]),
-                    consumer=consumer,
-                    policy=policy,
-                    dlq=self._dlq,
-                    stats=self.stats,
-                    sink_name=name,
-                )
-            )
+        for writer in self._writers.values():
+            writer.check_source()  # before consuming anything
+        self._consumer = client.subscribe(
+            list(self._writers),
+            subscription,
+            consumer_type=pulsar.ConsumerType.Failover,
+            consumer_name=name,
+            initial_position=pulsar.InitialPosition.Earliest,
+            receiver_queue_size=10_000,
+            batch_receive_policy=pulsar.ConsumerBatchReceivePolicy(1000, 8 * 1024 * 1024, 100),
+        )
+        # The native consumer: per message, the wrapper objects cost more than the work.
+        self._native = self._consumer._consumer
 
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _writer_for(self, partition: str) -> _TableWriter:
+        base = partition.split("-partition-", 1)[0]
+        return self._writers[base]
+
     def run(self, *, until: Callable[[], bool] = lambda: False) -> SinkStats:
-        """Consume and commit until stop() or `until()`; the last batch is committed on the way out."""
+        """Consume and commit until stop() or `until()`; the batch in hand is committed on the way
+        out (unless its storage is unreachable: then it is left unacknowledged, SinkStopped)."""
+        writers = list(self._writers.values())
         while not self._stop.is_set() and not until():
-            for writer in self._writers:
-                # One native call per up to 1,000 messages (or 100 ms): per-message receive()
-                # costs more than validating the message.
-                messages = writer.consumer.batch_receive()
-                if messages:
-                    writer.offer(messages)
+            # One native call per up to 1,000 messages (or 100 ms).
+            for msg in self._native.batch_receive():
+                self._writer_for(msg.topic_name()).offer(msg)
+            for writer in writers:
                 if writer.batch.due():
-                    writer.flush()
-        for writer in self._writers:
-            writer.flush()
+                    writer.flush(self._native, stop=self._stop)
+        for writer in writers:
+            writer.flush(self._native, stop=self._stop)
         return self.stats
 
     def close(self) -> None:
-        for writer in self._writers:
-            writer.consumer.close()
-        self._dlq.close()
+        with contextlib.suppress(pulsar.PulsarException):  # the broker is away: nothing is lost
+            self._consumer.close()
+        for writer in self._writers.values():
+            writer.dlq.close()

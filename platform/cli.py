@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pulsar
 import typer
+from deltalake.exceptions import DeltaError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -73,6 +75,22 @@ def main() -> None:
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except pulsar.PulsarException as exc:
+        # The broker went away (or refused) in the middle of a command: one line, not a trace.
+        err.print(
+            f"[red]error:[/] Pulsar: {type(exc).__name__}: {str(exc) or 'no answer'} "
+            "(is it running? `peacewatch stack status`)",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        sys.exit(1)
+    except (DeltaError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err.print(
+            f"[red]error:[/] the lake (MinIO / Delta): {detail} "
+            "(is MinIO running? `peacewatch stack status`)",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        sys.exit(1)
 
 
 if __name__ == "__main__":

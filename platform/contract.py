@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StrictInt,
     ValidationError,
-    field_validator,
 )
 
 from peacewatch.platform.errors import InvalidReport
@@ -28,6 +28,7 @@ __all__ = [
     "Citizen",
     "Report",
     "alert_id_for",
+    "invalid_report",
     "parse_contract",
     "parse_report",
     "validation_reason",
@@ -38,6 +39,20 @@ M = TypeVar("M", bound=BaseModel)
 _ALERT_NS = uuid.UUID("5b3c1f0e-7d2a-4f61-9a8e-2c9d4e6f0a11")
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _to_utc(value: datetime) -> datetime:
+    # An offset can push a time at the calendar's edge out of range (0001-01-01T00:30+01:00):
+    # that is a bad report, not a crash.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of range once converted to UTC") from None
+
+
+# Every rule lives in the field types (not in model validators), so the dict validator derived
+# from these models (platform.contract_data) applies exactly the same ones.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class _Contract(BaseModel):
@@ -57,7 +72,7 @@ class Report(_Contract):
     schema_version: Literal[1] = 1
     report_id: uuid.UUID
     drone_id: Identifier
-    ts: AwareDatetime = Field(description="Event time (UTC) at the drone.")
+    ts: UtcDatetime = Field(description="Event time at the drone (stored as UTC).")
     lat: Annotated[float, Field(ge=-90.0, le=90.0)]
     lon: Annotated[float, Field(ge=-180.0, le=180.0)]
     battery_pct: Annotated[float, Field(ge=0.0, le=100.0)]
@@ -65,11 +80,6 @@ class Report(_Contract):
     words: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=5000)] = Field(
         default_factory=list
     )
-
-    @field_validator("ts")
-    @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -83,14 +93,14 @@ class Alert(_Contract):
     tenant: str
     report_id: uuid.UUID
     drone_id: Identifier
-    ts: AwareDatetime
+    ts: UtcDatetime
     lat: float
     lon: float
     citizen_id: Identifier
     name: str
     peacescore: Annotated[StrictInt, Field(ge=0, le=100)]
     threshold: Annotated[StrictInt, Field(ge=0, le=101)]
-    raised_at: AwareDatetime
+    raised_at: UtcDatetime
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -118,15 +128,20 @@ def validation_reason(error: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def invalid_report(error: ValidationError) -> InvalidReport:
+    """The InvalidReport to raise for a contract validation error."""
+    if any(e["type"] == "json_invalid" for e in error.errors()):
+        return InvalidReport(f"not valid JSON: {error.errors()[0]['msg']}")
+    return InvalidReport(validation_reason(error))
+
+
 def parse_contract(model: type[M], data: bytes | str) -> M:
     """Bytes from the wire -> a contract model (Report, Alert, or a newer version of one),
     or InvalidReport naming the field at fault."""
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise InvalidReport(f"not valid JSON: {exc.errors()[0]['msg']}") from None
-        raise InvalidReport(validation_reason(exc)) from None
+        raise invalid_report(exc) from None
 
 
 def parse_report(data: bytes | str) -> Report:

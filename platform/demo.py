@@ -27,6 +27,7 @@ from peacewatch.platform.errors import InvalidReport
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.topic_identity import source_identities
 from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, PublishStats, run_simulation
@@ -91,28 +92,27 @@ class _AlertFeed(_PerTenantThreads):
 
 
 class _Watcher(_PerTenantThreads):
-    """Counts what arrives on each tenant's reports topic while the simulator publishes."""
+    """Counts what arrives on each tenant's reports topic while the simulator publishes.
+
+    Readers, not subscriptions: a durable subscription left behind by the demo would keep every
+    later report in the backlog for good."""
 
     def __init__(self, client: pulsar.Client, tenants: tuple[str, ...]) -> None:
         self.received = dict.fromkeys(tenants, 0)
         self.invalid = dict.fromkeys(tenants, 0)
         self.latest: dict[str, str] = {}
-        self._consumers = {
-            t: client.subscribe(
-                TenantTopics(t).reports, "demo-watch", initial_position=pulsar.InitialPosition.Latest
-            )
-            for t in tenants
+        self._readers = {
+            t: client.create_reader(TenantTopics(t).reports, pulsar.MessageId.latest) for t in tenants
         }
         super().__init__(tenants)
 
     def _run(self, tenant: str) -> None:
-        consumer = self._consumers[tenant]
+        reader = self._readers[tenant]
         while not self._stop.is_set():
             try:
-                msg = consumer.receive(timeout_millis=500)
+                msg = reader.read_next(timeout_millis=500)
             except pulsar.Timeout:
                 continue
-            consumer.acknowledge(msg)
             self.received[tenant] += 1
             try:
                 report = parse_report(msg.data())
@@ -125,8 +125,8 @@ class _Watcher(_PerTenantThreads):
             )
 
     def _close(self) -> None:
-        for c in self._consumers.values():
-            c.close()
+        for r in self._readers.values():
+            r.close()
 
 
 def run_demo(
@@ -157,9 +157,11 @@ def run_demo(
     lake_clients = {t: tenant_client(settings, tenant=t, role="lake", io_threads=2) for t in EXAMPLE_TENANTS}
     officers = {t: tenant_client(settings, tenant=t, role="officer") for t in EXAMPLE_TENANTS}
     watch_client = pulsar_client(settings)
+    with pulsar_admin(settings) as admin:
+        sources = {t: source_identities(admin, t) for t in EXAMPLE_TENANTS}
     sinks = [
         DeltaSink(settings, lake_clients[t], tenant=t, policy=BatchPolicy(max_age_s=2), name="demo",
-                  credentials=lake_credentials_for(settings, t))
+                  sources=sources[t], credentials=lake_credentials_for(settings, t))
         for t in EXAMPLE_TENANTS
     ]  # fmt: skip
     sink_threads = [threading.Thread(target=sink.run, daemon=True) for sink in sinks]
@@ -190,7 +192,11 @@ def run_demo(
             console.status("Alert functions catching up with the history ..."),
         ):
             for t in EXAMPLE_TENANTS:
-                _wait_backlog(admin, t, subscription=ALERT_FUNCTION_NAME)
+                left = _wait_backlog(admin, t, subscription=ALERT_FUNCTION_NAME)
+                if left:
+                    console.print(
+                        f"[yellow]timed out:[/] {t}'s alert function still has {left:,} reports to go"
+                    )
 
         console.rule(
             f"[bold]5. {drones} drones per force, {minutes} simulated minutes at {speed:.0f}x: live alerts"
@@ -209,7 +215,9 @@ def run_demo(
                 speed=speed,
             )
             publisher.close()
-            _wait_for(watcher, stats.per_tenant)
+            unseen = _wait_for(watcher, stats.per_tenant)
+            if unseen:
+                console.print(f"[yellow]timed out[/] waiting for reports to arrive: not seen {unseen}")
             time.sleep(2)  # the log topic batches for 100 ms; let the last alerts print
         table = Table("tenant", "published", "received", "malformed (to the DLQ)", "alerts", "latest report")
         for t in EXAMPLE_TENANTS:
@@ -225,7 +233,9 @@ def run_demo(
 
         console.rule("[bold]6. Every report in Delta Lake on MinIO")
         expected = {t: history.per_tenant.get(t, 0) + stats.per_tenant[t] for t in EXAMPLE_TENANTS}
-        _wait_lake(settings, rows_before, expected, watcher.invalid)
+        missing = _wait_lake(settings, rows_before, expected, watcher.invalid)
+        if missing:
+            console.print(f"[yellow]timed out[/] waiting for the lake: reports not stored yet {missing}")
         for sink in sinks:
             sink.stop()
         for thread in sink_threads:
@@ -275,14 +285,17 @@ def _publish_with_progress(
     return stats
 
 
-def _wait_backlog(admin: PulsarAdmin, tenant: str, *, subscription: str, timeout_s: float = 300) -> None:
-    """Until a subscription of the tenant's reports topic has caught up."""
+def _wait_backlog(admin: PulsarAdmin, tenant: str, *, subscription: str, timeout_s: float = 300) -> int:
+    """Until a subscription of the tenant's reports topic has caught up; the backlog left (0: caught up)."""
     deadline = time.monotonic() + timeout_s
+    backlog = -1
     while time.monotonic() < deadline:
         stats = admin.topic_stats(TenantTopics(tenant).reports, partitioned=True)
-        if stats.get("subscriptions", {}).get(subscription, {}).get("msgBacklog", 0) == 0:
-            return
+        backlog = int(stats.get("subscriptions", {}).get(subscription, {}).get("msgBacklog", 0))
+        if backlog == 0:
+            return 0
         time.sleep(1)
+    return backlog
 
 
 def _wait_lake(
@@ -291,17 +304,24 @@ def _wait_lake(
     published: dict[str, int],
     invalid: dict[str, int],
     timeout_s: float = 60,
-) -> None:
-    """Until each tenant's reports table holds every valid report published in this run."""
+) -> dict[str, int]:
+    """Until each tenant's reports table holds every valid report published in this run; the
+    reports still missing per tenant (empty: all there)."""
     deadline = time.monotonic() + timeout_s
+    missing: dict[str, int] = {}
     while time.monotonic() < deadline:
         rows = {t: table_status(lake_table(settings, tenant=t, name="reports")).rows for t in published}
-        if all(rows[t] - start[t] >= published[t] - invalid[t] for t in published):
-            return
+        missing = {t: published[t] - invalid[t] - (rows[t] - start[t]) for t in published}
+        missing = {t: n for t, n in missing.items() if n > 0}
+        if not missing:
+            return {}
         time.sleep(1)
+    return missing
 
 
-def _wait_for(watcher: _Watcher, published: dict[str, int], timeout_s: float = 30.0) -> None:
+def _wait_for(watcher: _Watcher, published: dict[str, int], timeout_s: float = 30.0) -> dict[str, int]:
+    """Until the watcher has seen every published report; what it has not seen per tenant."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(watcher.received[t] < n for t, n in published.items()):
         time.sleep(0.2)
+    return {t: n - watcher.received[t] for t, n in published.items() if watcher.received[t] < n}

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 __all__ = [
     "InstallError",
+    "InvalidConfig",
     "InvalidReport",
+    "MinioUnavailable",
     "PeacewatchError",
     "PulsarAdminError",
+    "PulsarUnavailable",
+    "SourceTopicChanged",
     "StackError",
+    "TenantNotOurs",
+    "TokenError",
 ]
 
 
@@ -23,12 +29,37 @@ class InvalidReport(PeacewatchError):
         self.reason = reason
 
 
+class InvalidConfig(PeacewatchError):
+    """A configuration value (function user config, spec, setting) that cannot be used."""
+
+
 class InstallError(PeacewatchError):
     """A component could not be downloaded, built or unpacked."""
 
 
 class StackError(PeacewatchError):
     """A local stack process did not start, answer, or stop."""
+
+
+class PulsarUnavailable(PeacewatchError):
+    """Pulsar does not answer where the settings say it is."""
+
+
+class MinioUnavailable(PeacewatchError):
+    """MinIO does not answer where the settings say it is."""
+
+
+class SourceTopicChanged(PeacewatchError):
+    """The topic a Delta table records positions of is not the topic there now (recreated, or the
+    broker's metadata was reset): its positions would silently skip new reports."""
+
+
+class TenantNotOurs(PeacewatchError):
+    """A Pulsar tenant peacewatch did not onboard (or one of Pulsar's own): never touched."""
+
+
+class TokenError(PeacewatchError):
+    """A token or signing key that cannot be used (missing, expired, signed with another key)."""
 
 
 class PulsarAdminError(PeacewatchError):

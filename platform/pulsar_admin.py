@@ -140,6 +140,11 @@ class PulsarAdmin:
     ) -> None:
         self._request(method, f"/admin/v2/namespaces/{namespace}/{policy}", json_body=value, params=params)
 
+    def remove_namespace_policy(
+        self, namespace: str, policy: str, *, params: dict[str, str] | None = None
+    ) -> None:
+        self._request("DELETE", f"/admin/v2/namespaces/{namespace}/{policy}", params=params)
+
     def get_namespace_policy_or_none(self, namespace: str, policy: str) -> Any:
         """A policy's value, or None where the namespace has none set (404/204)."""
         resp = self._request("GET", f"/admin/v2/namespaces/{namespace}/{policy}", ok_statuses=(404,))
@@ -186,6 +191,13 @@ class PulsarAdmin:
             "DELETE", f"/admin/v2/{_topic_path(topic)}{suffix}", params={"force": "true"}, ok_statuses=(404,)
         )
         return resp.status_code != 404
+
+    def topic_properties(self, topic: str) -> dict[str, str]:
+        """User properties of a topic (for a partitioned topic: of the topic as a whole)."""
+        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/properties") or {})
+
+    def set_topic_properties(self, topic: str, properties: Mapping[str, str]) -> None:
+        self._request("PUT", f"/admin/v2/{_topic_path(topic)}/properties", json_body=dict(properties))
 
     def topic_permissions(self, topic: str) -> dict[str, list[str]]:
         return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/permissions") or {})

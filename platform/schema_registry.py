@@ -1,67 +1,55 @@
 """The contract as a Pulsar JSON schema.
 
-Pulsar's JSON schema type carries an Avro record definition. We derive it from the pydantic
-models, so the contract is written once; the broker then refuses producers declaring another
-schema (with schemaValidationEnforced).
+Pulsar's JSON schema type carries an Avro record definition. We derive it from the contract
+tree (platform.contract_tree), so the contract is written once; the broker then refuses
+producers declaring another schema (with schemaValidationEnforced).
 """
 
 from __future__ import annotations
 
 import json
-import types
-import typing
-import uuid
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import _pulsar
 from pulsar.schema import Schema
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
+
+from peacewatch.platform.contract_tree import ListNode, Node, RecordNode, ScalarNode, walk
 
 __all__ = ["ContractSchema", "avro_definition", "schema_payload"]
 
-_PRIMITIVES: dict[Any, str] = {
-    str: "string",
-    int: "int",
-    float: "double",
-    bool: "boolean",
-    uuid.UUID: "string",
-    datetime: "string",  # ISO-8601 on the wire
-    AwareDatetime: "string",
+_AVRO: dict[str, str] = {
+    "str": "string",
+    "int": "int",
+    "float": "double",
+    "bool": "boolean",
+    "uuid": "string",
+    "datetime": "string",  # ISO-8601 on the wire
 }
 
 
-def _avro_type(annotation: Any, namespace: str) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _avro_type(args[0], namespace)
-    if origin is Literal:
-        return _avro_type(type(args[0]), namespace)
-    if origin in (typing.Union, types.UnionType):
-        non_null = [a for a in args if a is not type(None)]
-        if len(non_null) != 1:
-            raise TypeError(f"unsupported union {annotation!r}")
-        return ["null", _avro_type(non_null[0], namespace)]
-    if origin is list:
-        return {"type": "array", "items": _avro_type(args[0], namespace)}
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return avro_definition(annotation, namespace=namespace)
-    for py_type, avro in _PRIMITIVES.items():
-        if isinstance(annotation, type) and issubclass(annotation, py_type):
-            return avro
-    raise TypeError(f"no Avro type for {annotation!r}")
+def _avro_type(node: Node, namespace: str) -> Any:
+    if isinstance(node, ScalarNode):
+        return _AVRO[node.kind]
+    if isinstance(node, ListNode):
+        return {"type": "array", "items": _avro_type(node.item, namespace)}
+    return _record(node, namespace)
+
+
+def _record(record: RecordNode, namespace: str) -> dict[str, Any]:
+    fields = []
+    for f in record.fields:
+        avro: dict[str, Any] = {"name": f.name, "type": _avro_type(f.node, namespace)}
+        if f.nullable:
+            avro["type"] = ["null", avro["type"]]
+            avro["default"] = None
+        fields.append(avro)
+    return {"type": "record", "name": record.name, "namespace": namespace, "fields": fields}
 
 
 def avro_definition(model: type[BaseModel], *, namespace: str = "peacewatch") -> dict[str, Any]:
-    """Avro record definition of a pydantic model (nested models become nested records)."""
-    fields = []
-    for name, info in model.model_fields.items():
-        field: dict[str, Any] = {"name": name, "type": _avro_type(info.annotation, namespace)}
-        if isinstance(field["type"], list):  # optional
-            field["default"] = None
-        fields.append(field)
-    return {"type": "record", "name": model.__name__, "namespace": namespace, "fields": fields}
+    """Avro record definition of a contract model (nested models become nested records)."""
+    return _record(walk(model), namespace)
 
 
 def _definition_text(model: type[BaseModel]) -> str:

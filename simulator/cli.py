@@ -11,6 +11,7 @@ from rich.table import Table
 
 from peacewatch.platform.clients import pulsar_admin, tenant_client
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 from peacewatch.simulator.config import SimulationConfig
@@ -21,6 +22,7 @@ console = Console()
 
 
 def _check_onboarded(settings: Settings, tenants: list[str]) -> None:
+    require(settings, pulsar=True)
     with pulsar_admin(settings) as admin:
         for tenant in tenants:
             validate_tenant_name(tenant)

@@ -17,6 +17,7 @@ from rich.table import Table
 from peacewatch.platform.auth import TENANT_ROLES, TenantRole, role_token
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 from peacewatch.tenants.lake_access import LakeAccess
@@ -26,6 +27,12 @@ from peacewatch.tenants.spec import AlertingSpec, TenantSpec, load_spec
 
 app = typer.Typer(help="Police forces as tenants: onboarding, isolation, tokens.")
 console = Console()
+
+
+@app.callback()
+def _needs(ctx: typer.Context) -> None:
+    # Onboarding reaches both; `token` only signs (but checks the force exists on the broker).
+    require(ctx.obj, pulsar=True, minio=ctx.invoked_subcommand != "token")
 
 
 @contextmanager

@@ -24,9 +24,10 @@ from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.upkeep import open_table
 from peacewatch.platform.contract import Alert, Report
-from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
+from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY
 from peacewatch.platform.topics import NAMESPACE, TenantTopics
 from peacewatch.tenants.lake_access import LakeAccess, lake_user
 from peacewatch.tenants.provisioning import provision_topics
@@ -79,16 +80,12 @@ def namespace_policies(spec: TenantSpec, settings: Settings) -> dict[str, Any]:
             "retentionTimeInMinutes": spec.retention.minutes,
             "retentionSizeInMB": spec.retention.size_mb,
         },
-        "messageTTL": spec.message_ttl_s,
+        # No TTL and no backlog quota (see TenantSpec): 0 / none clear what older releases set.
+        "messageTTL": 0,
         "deduplication": True,
         "schemaCompatibilityStrategy": spec.schema_compatibility,
         "isAllowAutoUpdateSchema": False,
-        "backlogQuotaMap": {
-            "destination_storage": {
-                "limitSize": spec.backlog_quota_mb * _MB,
-                "policy": "producer_request_hold",
-            }
-        },
+        "backlogQuotaMap": {"destination_storage": None},
         "offloadPolicies": {
             # The generic S3 API: jclouds' aws-s3 provider asks s3.amazonaws.com for bucket locations
             # whatever the endpoint, which MinIO (or any on-premises S3) never sees.
@@ -121,9 +118,8 @@ def topic_permissions(spec: TenantSpec) -> dict[str, dict[str, list[str]]]:
 
 def _set_policy(admin: PulsarAdmin, namespace: str, name: str, value: Any) -> Callable[[], None]:
     if name == "backlogQuotaMap":
-        quota = value["destination_storage"]
-        return lambda: admin.set_namespace_policy(
-            namespace, "backlogQuota", quota, params={"backlogQuotaType": "destination_storage"}
+        return lambda: admin.remove_namespace_policy(
+            namespace, "backlogQuota", params={"backlogQuotaType": "destination_storage"}
         )
     method = "PUT" if name in ("schemaCompatibilityStrategy", "offloadThreshold") else "POST"
     return lambda: admin.set_namespace_policy(namespace, name, value, method=method)
@@ -164,11 +160,12 @@ def plan_steps(
     ))  # fmt: skip
     ns_exists = info is not None and ns in admin.namespaces(tenant)
     reports_partitions = admin.partitions(topics.reports) if ns_exists else 0
-    # Namespace, topics and schemas: the foundation's provisioning, itself idempotent.
+    identities = ns_exists and all(_has_identity(admin, t) for t in (topics.reports, topics.alerts))
+    # Namespace, topics, identities and schemas: the foundation's provisioning, itself idempotent.
     steps.append(Step(
-        f"namespace {ns}, topics (reports x{spec.partitions}), contract schemas",
-        {"namespace": ns_exists, "partitions": reports_partitions},
-        {"namespace": True, "partitions": spec.partitions},
+        f"namespace {ns}, topics (reports x{spec.partitions}) with identities, contract schemas",
+        {"namespace": ns_exists, "partitions": reports_partitions, "identities": identities},
+        {"namespace": True, "partitions": spec.partitions, "identities": True},
         lambda: _provision(admin, spec, current_partitions=reports_partitions),
     ))  # fmt: skip
     for name, value in namespace_policies(spec, settings).items():
@@ -222,18 +219,40 @@ def plan_steps(
     return steps
 
 
+def _has_identity(admin: PulsarAdmin, topic: str) -> bool:
+    try:
+        return TOPIC_ID_PROPERTY in admin.topic_properties(topic)
+    except PulsarAdminError as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
 def _function_step(
     settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ns_exists: bool, console: Console | None
 ) -> Step:
     tenant = spec.name
     fn = admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME) if ns_exists else None
     a = spec.alerting
-    current_fn = (
-        None if fn is None else {"userConfig": fn.get("userConfig"), "parallelism": fn.get("parallelism")}
+    current_fn = None if fn is None else {
+        "userConfig": fn.get("userConfig"), "parallelism": fn.get("parallelism"),
+        "retainOrdering": fn.get("retainOrdering"), "logTopic": fn.get("logTopic"),
+    }  # fmt: skip
+    reports = TenantTopics(tenant).reports
+    # The function keys its dead letters by the reports topic's identity: a recreated topic
+    # means a redeploy (unknown before the topic exists: the function is deployed then anyway).
+    identity = (
+        admin.topic_properties(reports).get(TOPIC_ID_PROPERTY)
+        if ns_exists and _has_identity(admin, reports)
+        else None
     )
     wanted_fn = {
-        "userConfig": {"threshold": a.threshold, "cooldown_s": a.cooldown_s},
+        "userConfig": AlertConfig(
+            threshold=a.threshold, cooldown_s=a.cooldown_s, source_id=identity
+        ).user_config(),
         "parallelism": a.parallelism,
+        "retainOrdering": True,
+        "logTopic": None,
     }
     return Step(
         f"alert function (threshold {a.threshold}, cooldown {a.cooldown_s:g}s, parallelism {a.parallelism})",

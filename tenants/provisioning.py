@@ -11,6 +11,7 @@ from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import schema_payload
+from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY, ensure_topic_identity
 from peacewatch.platform.topics import NAMESPACE, TenantTopics
 
 __all__ = ["ProvisionResult", "is_onboarded", "onboarded_tenants", "provision_topics", "require_onboarded"]
@@ -61,6 +62,11 @@ def provision_topics(
         if current is None or current.get("data") != wanted["schema"]:
             admin.upload_schema(topic, wanted)
             result.changes.append(f"schema {model.__name__} on {topic}")
+    # Identities: what the sink's recorded positions and the DLQs' sequence ids are keyed by.
+    for topic in (topics.reports, topics.alerts):
+        if TOPIC_ID_PROPERTY not in admin.topic_properties(topic):
+            ensure_topic_identity(admin, topic)
+            result.changes.append(f"identity of {topic}")
     # Enforced per topic, where the contract applies: producers that do not declare it are
     # refused. The DLQ and the alert log carry raw bytes and text.
     for topic in (topics.reports, topics.alerts):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,14 @@ class RolesSpec(_Spec):
     lake: str | None = None
 
 
+_REFUSED = {
+    "message_ttl_s": "a TTL would expire reports the lake has not stored yet; acknowledged reports leave "
+    "Pulsar by `retention`",
+    "backlog_quota_mb": "a backlog quota would block the drones (and the alerts) or drop unstored reports "
+    "while a sink is down; old ledgers move to MinIO instead (`offload`)",
+}
+
+
 class TenantSpec(_Spec):
     name: str = Field(description="Pulsar tenant name, e.g. north-precinct")
     display_name: str = Field(min_length=1, max_length=200)
@@ -57,8 +66,6 @@ class TenantSpec(_Spec):
     partitions: int = Field(default=4, ge=1, le=256, description="Partitions of the reports topic")
     retention: RetentionSpec = Field(default_factory=RetentionSpec)
     offload: OffloadSpec = Field(default_factory=OffloadSpec)
-    message_ttl_s: int = Field(default=7 * 24 * 3600, ge=0, description="Unacknowledged messages expire")
-    backlog_quota_mb: int = Field(default=5_120, ge=1, description="Producers wait beyond this backlog")
     schema_compatibility: SchemaCompatibility = "BACKWARD_TRANSITIVE"
     admin_roles: list[str] = Field(default_factory=list, description="Roles that administer this tenant")
     roles: RolesSpec = Field(default_factory=RolesSpec)
@@ -68,15 +75,19 @@ class TenantSpec(_Spec):
     def _valid_name(cls, value: str) -> str:
         return validate_tenant_name(value)
 
-    @model_validator(mode="after")
-    def _quota_within_retention(self) -> TenantSpec:
-        # Pulsar refuses a backlog quota larger than the retained size.
-        if self.retention.size_mb >= 0 and self.backlog_quota_mb > self.retention.size_mb:
-            raise ValueError(
-                f"backlog_quota_mb ({self.backlog_quota_mb}) must not exceed retention.size_mb "
-                f"({self.retention.size_mb})"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _no_ttl_no_quota(cls, data: Any) -> Any:
+        # Both apply to every subscription of the namespace, the lake's included: a TTL expires
+        # reports the lake has not stored yet, and a backlog quota either blocks the drones (and
+        # with them the alerts) or evicts unstored reports while a sink is down. Tiered storage
+        # keeps BookKeeper bounded instead (offload).
+        if isinstance(data, dict):
+            data = dict(data)
+            for key, why in _REFUSED.items():
+                if data.pop(key, None) not in (None, 0, -1):  # 0 / -1 say "none", which is what applies
+                    raise ValueError(f"{key} is not supported: {why}")
+        return data
 
     def role(self, role: TenantRole) -> str:
         return getattr(self.roles, role) or role_name(self.name, role)
@@ -109,4 +120,9 @@ def load_spec(path: Path) -> TenantSpec:
 
 
 def spec_from_json(text: str) -> TenantSpec:
-    return TenantSpec.model_validate_json(text)
+    """A spec recorded on a namespace. Fields of older releases that are no longer applied
+    (a TTL, a backlog quota) are dropped: the next `apply` removes those policies."""
+    data = json.loads(text)
+    for key in _REFUSED:
+        data.pop(key, None)
+    return TenantSpec.model_validate(data)

@@ -10,21 +10,26 @@ from peacewatch.functions.alert_log import format_alert_line, parse_alert_line
 from peacewatch.functions.alert_tail import parse_since
 from peacewatch.functions.decision import AlertConfig, bad_citizens, cooldown_allows, decide
 from peacewatch.platform.contract import Citizen, Report, alert_id_for
+from peacewatch.platform.contract_data import ReportData, parse_report_data
+from peacewatch.platform.errors import InvalidConfig
 
 T0 = datetime(2026, 11, 2, 22, 15, tzinfo=UTC)
 NOW = T0 + timedelta(seconds=1)
 
 
-def _report(*scores: tuple[str, int], ts: datetime = T0, drone: str = "north-d0001") -> Report:
-    return Report(
-        report_id=uuid.uuid4(),
-        drone_id=drone,
-        ts=ts,
-        lat=48.85,
-        lon=2.35,
-        battery_pct=50.0,
-        citizens=[Citizen(citizen_id=cid, name=f"Name {cid}", peacescore=s) for cid, s in scores],
-        words=[],
+def _report(*scores: tuple[str, int], ts: datetime = T0, drone: str = "north-d0001") -> ReportData:
+    # What the function sees: a report validated by the contract's dict gate.
+    return parse_report_data(
+        Report(
+            report_id=uuid.uuid4(),
+            drone_id=drone,
+            ts=ts,
+            lat=48.85,
+            lon=2.35,
+            battery_pct=50.0,
+            citizens=[Citizen(citizen_id=cid, name=f"Name {cid}", peacescore=s) for cid, s in scores],
+            words=[],
+        ).to_json()
     )
 
 
@@ -33,7 +38,7 @@ def test_only_citizens_below_the_threshold_alert() -> None:
     alerts = decide(report, tenant="north", config=AlertConfig(threshold=20), raised_at=NOW)
     assert [a.citizen_id for a in alerts] == ["c1", "c3"]
     first = alerts[0]
-    assert first.alert_id == alert_id_for(report.report_id, "c1")
+    assert first.alert_id == alert_id_for(report["report_id"], "c1")
     assert (first.tenant, first.drone_id, first.lat, first.lon) == ("north", "north-d0001", 48.85, 2.35)
     assert (first.name, first.peacescore, first.threshold, first.ts, first.raised_at) == (
         "Name c1",
@@ -52,7 +57,7 @@ def test_threshold_is_the_tenants() -> None:
 
 def test_a_citizen_listed_twice_alerts_once() -> None:
     report = _report(("c1", 3), ("c1", 4))
-    assert [c.peacescore for c in bad_citizens(report, threshold=20)] == [3]
+    assert [c["peacescore"] for c in bad_citizens(report, threshold=20)] == [3]
 
 
 def test_redelivered_report_gives_the_same_alert_ids() -> None:
@@ -107,6 +112,40 @@ def test_alert_log_line_round_trips() -> None:
     assert parsed["alert_id"] == str(alert.alert_id)
     assert parsed["lat"] == pytest.approx(48.85)
     assert parse_alert_line("[..] [INFO] python_instance.py: Starting Python instance") is None
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"threshold": "twenty"}, "threshold"),
+        ({"threshold": 500}, "threshold"),
+        ({"cooldown_s": -1}, "cooldown_s"),
+        ({"cooldown_s": float("nan")}, "cooldown_s"),
+        ({"treshold": 20}, "treshold"),
+    ],
+)
+def test_user_config_is_refused_with_the_key_named(values: dict[str, object], says: str) -> None:
+    with pytest.raises(InvalidConfig, match=f"config {says}:"):
+        AlertConfig.from_user_config(values)
+
+
+def test_user_config_reads_what_deploy_writes() -> None:
+    config = AlertConfig(threshold=25, cooldown_s=600)
+    assert AlertConfig.from_user_config(config.user_config()) == config
+    assert AlertConfig.from_user_config({}) == AlertConfig()
+
+
+def test_alert_line_survives_names_that_broke_shlex() -> None:
+    report = parse_report_data(
+        Report(
+            report_id=uuid.uuid4(), drone_id="d1", ts=T0, lat=1.0, lon=2.0, battery_pct=3.0,
+            citizens=[Citizen(citizen_id="c1", name='Jo "the" \\ Doe\nALERT tenant=x', peacescore=1)],
+        ).to_json()
+    )  # fmt: skip
+    alert = decide(report, tenant="t-1", config=AlertConfig(), raised_at=NOW)[0]
+    parsed = parse_alert_line("[x] [WARNING]: " + format_alert_line(alert))
+    assert parsed is not None
+    assert (parsed["citizen"], parsed["tenant"]) == (alert.name, "t-1")
 
 
 def test_parse_since() -> None:

@@ -1,17 +1,22 @@
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
-import pyarrow as pa
 import pytest
 
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.batching import BatchPolicy, MicroBatch
-from peacewatch.lakehouse.positions import decode_position, encode_position, sink_app_id
+from peacewatch.lakehouse.positions import (
+    decode_position,
+    encode_position,
+    identity_fingerprint,
+    sink_app_id,
+    source_app_id,
+)
 from peacewatch.lakehouse.rows import to_table
 from peacewatch.platform.contract import Citizen, Report
+from peacewatch.platform.contract_data import parse_report_data
 
 
 class FakeClock:
@@ -22,25 +27,31 @@ class FakeClock:
         return self.now
 
 
+def _add(
+    batch: MicroBatch[int, str], row: int, *, partition: str = "p0", position: int, size: int = 1
+) -> bool:
+    return batch.add(row, partition=partition, position=position, size=size, message=(partition, position))
+
+
 def test_batch_flushes_on_rows_bytes_or_age() -> None:
     clock = FakeClock()
-    by_rows = MicroBatch[int](BatchPolicy(max_rows=3, max_bytes=10**9, max_age_s=60), clock=clock)
+    by_rows = MicroBatch[int, str](BatchPolicy(max_rows=3, max_bytes=10**9, max_age_s=60), clock=clock)
     for i in range(2):
-        by_rows.add(i, size=10, partition="p0", position=(1, i, -1))
+        _add(by_rows, i, position=i)
     assert not by_rows.due()
-    by_rows.add(2, size=10, partition="p0", position=(1, 2, -1))
+    _add(by_rows, 2, position=2)
     assert by_rows.due()
 
-    by_bytes = MicroBatch[int](BatchPolicy(max_rows=10**6, max_bytes=100, max_age_s=60), clock=clock)
-    by_bytes.add(0, size=99, partition="p0", position=(1, 0, -1))
+    by_bytes = MicroBatch[int, str](BatchPolicy(max_rows=10**6, max_bytes=100, max_age_s=60), clock=clock)
+    _add(by_bytes, 0, position=0, size=99)
     assert not by_bytes.due()
-    by_bytes.add(1, size=1, partition="p0", position=(1, 1, -1))
+    _add(by_bytes, 1, position=1, size=1)
     assert by_bytes.due()
 
-    by_age = MicroBatch[int](BatchPolicy(max_rows=10**6, max_bytes=10**9, max_age_s=5), clock=clock)
+    by_age = MicroBatch[int, str](BatchPolicy(max_rows=10**6, max_bytes=10**9, max_age_s=5), clock=clock)
     assert not by_age.due()
     assert by_age.empty
-    by_age.add(0, size=1, partition="p0", position=(1, 0, -1))
+    _add(by_age, 0, position=0)
     clock.now += 4.9
     assert not by_age.due()
     assert by_age.seconds_until_due() == pytest.approx(0.1)
@@ -48,14 +59,31 @@ def test_batch_flushes_on_rows_bytes_or_age() -> None:
     assert by_age.due()
 
 
-def test_batch_tracks_the_highest_position_per_partition() -> None:
-    batch = MicroBatch[int](BatchPolicy())
-    batch.add(0, size=1, partition="t-partition-0", position=(5, 10, 2))
-    batch.add(1, size=1, partition="t-partition-1", position=(7, 1, -1))
-    batch.add(2, size=1, partition="t-partition-0", position=(5, 10, 3))
-    batch.note_position("t-partition-1", (7, 2, -1))  # an invalid message: no row, still covered
-    assert batch.last_position == {"t-partition-0": (5, 10, 3), "t-partition-1": (7, 2, -1)}
-    assert len(batch) == 3
+def test_a_position_is_kept_once_and_every_copy_is_acknowledged() -> None:
+    batch = MicroBatch[int, str](BatchPolicy())
+    assert _add(batch, 10, position=7)
+    assert not _add(batch, 11, position=7)  # the partition came back: a second copy
+    assert batch.add_dead_letter("bad", partition="p0", position=9, message=("p0", 9))
+    assert not batch.add_dead_letter("bad", partition="p0", position=9, message=("p0", 9))
+    assert len(batch) == 1
+    assert batch.duplicates == 2
+    assert batch.received == [("p0", 7), ("p0", 7), ("p0", 9), ("p0", 9)]
+
+
+def test_plan_writes_only_above_the_committed_positions_and_records_the_highest() -> None:
+    batch = MicroBatch[int, str](BatchPolicy())
+    for pos in (5, 3, 9, 1):
+        _add(batch, pos * 10, position=pos)
+    _add(batch, 70, partition="p1", position=7)
+    batch.add_dead_letter("bad p0 11", partition="p0", position=11, message=None)
+    batch.add_dead_letter("bad p0 2", partition="p0", position=2, message=None)
+    plan = batch.plan({"p0": 3, "p1": 8})
+    assert plan.rows == [50, 90]  # in position order, above what is committed
+    assert plan.dead_letters == ["bad p0 11"]  # the one at 2 was dead-lettered before
+    assert plan.positions == {"p0": 11}  # p1 does not advance: nothing recorded for it
+    assert plan.skipped == 3
+    assert batch.plan({"p0": 11, "p1": 7}).empty
+    assert batch.highest() == {"p0": 11, "p1": 7}
 
 
 @pytest.mark.parametrize(
@@ -79,29 +107,34 @@ def test_encoding_is_monotonic_in_message_order() -> None:
 def test_positions_out_of_range_are_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="managedLedgerMaxEntriesPerLedger"):
         encode_position((1, 1 << 20, 0))
-    assert sink_app_id("persistent://t/drones/reports-partition-3") == (
-        "peacewatch-sink:persistent://t/drones/reports-partition-3"
-    )
 
 
-def _report(ts: datetime, **extra: object) -> bytes:
+def test_app_ids_carry_the_topic_identity() -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    part = "persistent://t/drones/reports-partition-3"
+    assert sink_app_id(a, part) != sink_app_id(b, part)
+    assert sink_app_id(a, part).endswith(part)
+    assert 0 <= identity_fingerprint(a) < 1 << 63
+    assert identity_fingerprint(a) != identity_fingerprint(b)
+    assert source_app_id("persistent://t/drones/reports") == "peacewatch-source:persistent://t/drones/reports"
+
+
+def _report(ts: datetime) -> dict[str, object]:
     report = Report(
         report_id=uuid.uuid4(), drone_id="d1", ts=ts, lat=1.5, lon=2.5, battery_pct=50.0,
         citizens=[Citizen(citizen_id="c1", name="Ada", peacescore=12)], words=["riot", "tea"],
     )  # fmt: skip
-    body = json.loads(report.to_json())
-    body.update(extra)
-    return json.dumps(body).encode()
+    return dict(parse_report_data(report.to_json()))
 
 
 def test_rows_carry_contract_fields_and_bookkeeping() -> None:
-    payloads = [
+    reports = [
         _report(datetime(2026, 11, 3, 23, 59, 59, tzinfo=UTC)),
         _report(datetime(2026, 11, 4, 0, 0, 1, tzinfo=UTC)),
     ]
     ingest = datetime(2026, 11, 4, 0, 0, 5, tzinfo=UTC)
     table = to_table(
-        Report, payloads, [1_700_000_000_123, 1_700_000_000_456], ["(1,2,-1)", "(1,3,-1)"], ingest_time=ingest
+        Report, reports, [1_700_000_000_123, 1_700_000_000_456], ["(1,2,-1)", "(1,3,-1)"], ingest_time=ingest
     )
     assert table.schema == arrow_schema(Report)
     rows = table.to_pylist()
@@ -111,8 +144,3 @@ def test_rows_carry_contract_fields_and_bookkeeping() -> None:
     assert rows[1]["message_id"] == "(1,3,-1)"
     assert rows[0]["publish_time"] == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
     assert {r["ingest_time"] for r in rows} == {ingest}
-
-
-def test_rows_refuse_fields_outside_the_contract() -> None:
-    with pytest.raises(pa.ArrowInvalid):
-        to_table(Report, [_report(datetime(2026, 1, 1, tzinfo=UTC), surprise=1)], [0], ["x"])
