@@ -156,6 +156,18 @@ class AlertFunction(Function):  # type: ignore[misc]
         except InvalidReport as exc:
             self._dead_letter(context, data, reason=exc.reason, msg_id=msg_id, topic=topic)
             return None
+        try:
+            self._alert(context, config, report, msg_id=msg_id, topic=topic)
+        except Exception as exc:
+            # A bug of ours must not become a report redelivered forever (the runtime's answer to
+            # a raising process()): the report goes to the DLQ with the error, for a human.
+            self._log_line(f"internal error on report {msg_id}: {exc!r}", level="ERROR")
+            self._dead_letter(context, data, reason=f"internal error: {exc!r}", msg_id=msg_id, topic=topic)
+        return None
+
+    def _alert(
+        self, context: Any, config: AlertConfig, report: ReportData, *, msg_id: Any, topic: str
+    ) -> None:
         self._count(context, "reports")
         alerts = decide(
             report, tenant=self._tenant, config=config, raised_at=datetime.now(UTC),
@@ -163,10 +175,9 @@ class AlertFunction(Function):  # type: ignore[misc]
         )  # fmt: skip
         if not alerts:
             context.ack(msg_id, topic)
-            return None
+            return
         self._raise(context, alerts, msg_id=msg_id, topic=topic, cooldown=config.cooldown_s > 0)
         self._count(context, "alerts", len(alerts))
-        return None
 
     def _last_alert_ts(
         self, context: Any, config: AlertConfig, report: ReportData
@@ -212,12 +223,14 @@ class AlertFunction(Function):  # type: ignore[misc]
 
         outcome = _Outcome(len(alerts), persisted)
         for alert in alerts:
+            event_ms = int(alert.ts.timestamp() * 1000)
+            extra = {"event_timestamp": event_ms} if event_ms >= 0 else {}  # unsigned: nothing before 1970
             self._alerts.send_async(
                 alert.to_json(),
                 lambda result, _mid, alert=alert: self._published(alert, result, outcome),
                 partition_key=alert.citizen_id,
-                event_timestamp=int(alert.ts.timestamp() * 1000),
                 properties={"alert_id": str(alert.alert_id), "report_id": str(alert.report_id)},
+                **extra,
             )
 
     def _published(self, alert: Alert, result: Any, outcome: _Outcome) -> None:

@@ -67,12 +67,19 @@ class MicroBatch(Generic[T, B]):
 
     def add(self, row: T, *, partition: str, position: int, size: int, message: object) -> bool:
         """False when this position is already in the batch (the copy is only acknowledged)."""
-        self._start()
+        if self.started_at is None:
+            self.started_at = self.clock()
         self.received.append(message)
-        if position in self.rows.get(partition, ()) or position in self.dead_letters.get(partition, ()):
+        rows = self.rows.get(partition)
+        if rows is None:
+            rows = self.rows[partition] = {}
+        elif position in rows:
             self.duplicates += 1
             return False
-        self.rows.setdefault(partition, {})[position] = row
+        if self.dead_letters and position in self.dead_letters.get(partition, ()):
+            self.duplicates += 1
+            return False
+        rows[position] = row
         self.nbytes += size
         self.count += 1
         return True

@@ -58,6 +58,11 @@ def _storage_options(settings: Settings, credentials: S3Credentials) -> dict[str
         "AWS_ALLOW_HTTP": "true",
         # Atomic log writes on S3 without a lock service: concurrent sinks are safe.
         "aws_conditional_put": "etag",
+        # Fail an attempt within seconds while MinIO is away: the sink's own backoff takes it from
+        # there and a stop request is never stuck inside the object store's retries.
+        "max_retries": "2",
+        "retry_timeout": "10s",
+        "connect_timeout": "5s",
     }
 
 

@@ -192,6 +192,17 @@ class PulsarAdmin:
         )
         return resp.status_code != 404
 
+    def subscriptions(self, topic: str) -> list[str]:
+        return list(self._json("GET", f"/admin/v2/{_topic_path(topic)}/subscriptions"))
+
+    def create_subscription(self, topic: str, subscription: str) -> bool:
+        """A durable subscription from the earliest message (all partitions of a partitioned topic)."""
+        resp = self._request(
+            "PUT", f"/admin/v2/{_topic_path(topic)}/subscription/{subscription}",
+            json_body={"ledgerId": -1, "entryId": -1, "partitionIndex": -1}, ok_statuses=(409,),
+        )  # fmt: skip
+        return resp.status_code != 409
+
     def topic_properties(self, topic: str) -> dict[str, str]:
         """User properties of a topic (for a partitioned topic: of the topic as a whole)."""
         return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/properties") or {})

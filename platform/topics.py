@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["NAMESPACE", "TenantTopics", "validate_tenant_name"]
+__all__ = ["LAKE_SUBSCRIPTION", "NAMESPACE", "TenantTopics", "validate_tenant_name"]
 
 NAMESPACE = "drones"
+# The Delta sinks' shared subscription; created with the topics, so nothing waits on a first sink.
+LAKE_SUBSCRIPTION = "lake-sink"
 # Pulsar allows [-=:.\w] in tenant names; we are stricter so a tenant name is also a valid
 # bucket prefix, SQL database name (after - -> _) and DNS label.
 _TENANT_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")

@@ -61,7 +61,10 @@ class Publisher:
         bad_rate: float = 0.0,
         seed: int = 0,
         keep_ids: bool = False,
+        send_timeout_ms: int = 30_000,
     ) -> None:
+        """`keep_ids` records the id of every valid report the broker acknowledged;
+        `send_timeout_ms=0` retries forever (a drone keeps its reports through a broker restart)."""
         self.stats = PublishStats()
         self._bad_rate = bad_rate
         self._rng = random.Random(seed)
@@ -77,6 +80,7 @@ class Publisher:
                 block_if_queue_full=True,
                 max_pending_messages=10_000,
                 compression_type=pulsar.CompressionType.LZ4,
+                send_timeout_millis=send_timeout_ms,
             )
             for t in tenants
         }
@@ -92,6 +96,14 @@ class Publisher:
             if len(self.stats.errors) < 10:
                 self.stats.errors.append(str(res))
 
+    def _keep(self, tenant: str, report_id: str) -> Callable[[pulsar.Result, pulsar.MessageId], None]:
+        def callback(res: pulsar.Result, msg_id: pulsar.MessageId) -> None:
+            self._callback(res, msg_id)
+            if res == pulsar.Result.Ok:
+                self.stats.report_ids[tenant].append(report_id)
+
+        return callback
+
     def send(self, tenant: str, report: ReportDict) -> None:
         properties: dict[str, str] = {}
         if self._bad_rate and self._rng.random() < self._bad_rate:
@@ -101,13 +113,13 @@ class Publisher:
             self.stats.malformed += 1
         else:
             payload = encode_report(report)
-            if self._keep_ids:
-                self.stats.report_ids[tenant].append(str(report["report_id"]))
+        keep = self._keep_ids and not properties
+        event_ms = int(report["ts"].timestamp() * 1000)
         self._producers[tenant].send_async(
             payload,
-            self._callback,
+            self._keep(tenant, str(report["report_id"])) if keep else self._callback,
             partition_key=report["drone_id"],
-            event_timestamp=int(report["ts"].timestamp() * 1000),
+            event_timestamp=max(event_ms, 0),  # unsigned in Pulsar: nothing before 1970
             properties=properties,
         )
         self.stats.sent += 1

@@ -28,7 +28,7 @@ from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY
-from peacewatch.platform.topics import NAMESPACE, TenantTopics
+from peacewatch.platform.topics import LAKE_SUBSCRIPTION, NAMESPACE, TenantTopics
 from peacewatch.tenants.lake_access import LakeAccess, lake_user
 from peacewatch.tenants.provisioning import provision_topics
 from peacewatch.tenants.spec import TenantSpec, spec_from_json
@@ -161,11 +161,13 @@ def plan_steps(
     ns_exists = info is not None and ns in admin.namespaces(tenant)
     reports_partitions = admin.partitions(topics.reports) if ns_exists else 0
     identities = ns_exists and all(_has_identity(admin, t) for t in (topics.reports, topics.alerts))
+    lake_subscribed = ns_exists and all(_subscribed(admin, t) for t in (topics.reports, topics.alerts))
     # Namespace, topics, identities and schemas: the foundation's provisioning, itself idempotent.
     steps.append(Step(
         f"namespace {ns}, topics (reports x{spec.partitions}) with identities, contract schemas",
-        {"namespace": ns_exists, "partitions": reports_partitions, "identities": identities},
-        {"namespace": True, "partitions": spec.partitions, "identities": True},
+        {"namespace": ns_exists, "partitions": reports_partitions, "identities": identities,
+         "lake subscription": lake_subscribed},
+        {"namespace": True, "partitions": spec.partitions, "identities": True, "lake subscription": True},
         lambda: _provision(admin, spec, current_partitions=reports_partitions),
     ))  # fmt: skip
     for name, value in namespace_policies(spec, settings).items():
@@ -222,6 +224,15 @@ def plan_steps(
 def _has_identity(admin: PulsarAdmin, topic: str) -> bool:
     try:
         return TOPIC_ID_PROPERTY in admin.topic_properties(topic)
+    except PulsarAdminError as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
+def _subscribed(admin: PulsarAdmin, topic: str) -> bool:
+    try:
+        return LAKE_SUBSCRIPTION in admin.subscriptions(topic)
     except PulsarAdminError as exc:
         if exc.status == 404:
             return False

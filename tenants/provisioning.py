@@ -12,7 +12,7 @@ from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import schema_payload
 from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY, ensure_topic_identity
-from peacewatch.platform.topics import NAMESPACE, TenantTopics
+from peacewatch.platform.topics import LAKE_SUBSCRIPTION, NAMESPACE, TenantTopics
 
 __all__ = ["ProvisionResult", "is_onboarded", "onboarded_tenants", "provision_topics", "require_onboarded"]
 
@@ -67,6 +67,12 @@ def provision_topics(
         if TOPIC_ID_PROPERTY not in admin.topic_properties(topic):
             ensure_topic_identity(admin, topic)
             result.changes.append(f"identity of {topic}")
+    # The lake's subscription exists from the start: from then on the broker keeps every report
+    # until the lake has stored it, even if no sink has run yet (retention alone would not).
+    for topic in (topics.reports, topics.alerts):
+        if LAKE_SUBSCRIPTION not in admin.subscriptions(topic):
+            admin.create_subscription(topic, LAKE_SUBSCRIPTION)
+            result.changes.append(f"subscription {LAKE_SUBSCRIPTION} on {topic}")
     # Enforced per topic, where the contract applies: producers that do not declare it are
     # refused. The DLQ and the alert log carry raw bytes and text.
     for topic in (topics.reports, topics.alerts):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,11 +23,17 @@ from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
 from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.topic_identity import source_identities
 from peacewatch.tenants.lake_access import LakeAccess
 from peacewatch.tenants.onboarding import apply_steps, plan_steps
 from peacewatch.tenants.spec import TenantSpec
 
 TEST_STATE = Path(os.environ.get("PEACEWATCH_TEST_STATE_DIR", Path.home() / ".local/state/peacewatch-test"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that wipe the broker run after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("destroys_broker_state") is not None)
 
 
 def test_settings() -> Settings:
@@ -93,6 +101,25 @@ def onboard(
     steps = plan_steps(settings, admin, LakeAccess(settings), full, with_function=with_function)
     apply_steps(steps)
     return full
+
+
+def sources(settings: Settings, tenant: str) -> dict[str, str]:
+    """The identities of a tenant's topics, as `lake run` reads them (DeltaSink's `sources`)."""
+    with pulsar_admin(settings) as admin:
+        return source_identities(admin, tenant)
+
+
+def sink_process(
+    settings: Settings, tenant: str, name: str, *, max_age: float = 1.0, max_rows: int = 20_000
+) -> subprocess.Popen[bytes]:
+    """A real `peacewatch lake run` process, its output in the test state's logs."""
+    log = settings.logs_dir / f"test-sink-{tenant}-{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant, "--name", name,
+         "--max-age", str(max_age), "--max-rows", str(max_rows)],
+        env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+    )  # fmt: skip
 
 
 def lake_rows(settings: Settings, tenant: str) -> int:

@@ -22,7 +22,7 @@ from peacewatch.platform.stack.manager import Stack
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 
-from .conftest import cli_env, lake_rows, onboard, wait_for_rows
+from .conftest import cli_env, lake_rows, onboard, sources, wait_for_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,7 +43,10 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     published = stats.per_tenant[tenant]
     assert stats.failed == 0
 
-    sink = DeltaSink(settings, client, tenant=tenant, policy=BatchPolicy(max_age_s=1), tables=("reports",))
+    sink = DeltaSink(
+        settings, client, tenant=tenant, policy=BatchPolicy(max_age_s=1), tables=("reports",),
+        sources=sources(settings, tenant),
+    )  # fmt: skip
     thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
     try:

@@ -39,9 +39,18 @@ def test_valid_report_round_trips() -> None:
     assert parse_report(report.to_json()) == report
 
 
-def test_event_time_is_normalised_to_utc() -> None:
-    report = parse_report(_raw(_report(ts="2026-11-02T10:30:00+02:00")))
-    assert report.ts.isoformat() == "2026-11-02T08:30:00+00:00"
+def test_event_time_keeps_its_offset_and_is_stored_as_utc() -> None:
+    from datetime import UTC, datetime
+
+    from peacewatch.lakehouse.rows import to_table
+    from peacewatch.platform.contract_data import parse_report_data
+
+    raw = _raw(_report(ts="2026-11-02T10:30:00+02:00"))
+    report = parse_report(raw)
+    assert report.ts == datetime(2026, 11, 2, 8, 30, tzinfo=UTC)  # the same instant
+    row = to_table(Report, [parse_report_data(raw)], [0], ["m"]).to_pylist()[0]
+    assert row["ts"].isoformat() == "2026-11-02T08:30:00+00:00"
+    assert str(row["date"]) == "2026-11-02"
 
 
 @pytest.mark.parametrize(
