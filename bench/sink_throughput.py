@@ -1,238 +1,328 @@
-"""Delta sink throughput and freshness on the real local stack (Pulsar + MinIO).
+"""The Delta sink as users run it, beside its floors, in one run on the real local stack.
 
-One run:
-1. publishes a backlog of N reports (default 1,000,000) to a bench tenant;
-2. drains it with one sink process, then (fresh subscription, fresh bucket) with two;
-3. appends the same rows as Arrow with raw delta-rs, in batches of the sink's commit size;
-4. publishes at 7,000 reports/s for 60 s into a running sink and measures publish -> visible.
-Usage: python -m bench.sink_throughput [--reports 1000000]
+1. Onboard a bench force (alert function included) and publish a backlog of N reports; the
+   function's alerts land on the alerts topic as they would in production.
+2. The floor: a plain consumer - the same client, the same kind of subscription (Failover over
+   the reports and alerts topics), the fastest receive loop we know, individual acks - drains
+   the backlog, touching each payload and doing nothing else.
+3. `peacewatch lake run -t FORCE` (the shipped command, both topics, its defaults) drains the
+   same backlog through its own subscription; rows/s from its first commit to the last row
+   (start-up reported apart), and with two processes on a fresh copy.
+4. Raw delta-rs: the same rows appended with write_deltalake in batches of the sink's commit size.
+5. Freshness: drones publish at 7,000 reports/s for 60 s into a running `lake run`; an outside
+   reader polls the table and records, for each row, when it became visible minus its publish time.
+
+Writes bench/results/sink_throughput.json (keys lake_run_reports_per_s,
+plain_consumer_reports_per_s, raw_delta_rows_per_s, freshness_p50_ms_at_7000,
+freshness_p99_ms_at_7000, ...) and a short table.
+Usage: python -m bench.sink_throughput [--reports 500000] [--freshness-seconds 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import queue
+import os
+import signal
+import subprocess
+import sys
 import time
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pulsar
 import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench._common import machine, percentiles, write_results
-from peacewatch.lakehouse.batching import BatchPolicy
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.sink import DeltaSink
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
+from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
-from peacewatch.platform.stack.minio import minio_client
+from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
-from peacewatch.tenants.provisioning import provision_topics
+from peacewatch.tenants.lake_access import LakeAccess
+from peacewatch.tenants.onboarding import apply_steps, plan_steps
+from peacewatch.tenants.spec import TenantSpec
 
 console = Console()
-TENANT = "bench-lake"
+PEACEWATCH = str(Path(sys.executable).parent / "peacewatch")
 
 
-def _settings_for(bucket: str) -> Settings:
-    """Settings whose bench tenant writes to a bucket of its own for this run ({bucket}-{tenant})."""
-    settings = Settings(bucket_prefix=f"{bucket}-")
-    client = minio_client(settings)
-    if not client.bucket_exists(settings.tenant_bucket(TENANT)):
-        client.make_bucket(settings.tenant_bucket(TENANT))
-    return settings
+def _onboard(settings: Settings, tenant: str) -> None:
+    spec = TenantSpec(name=tenant, display_name=tenant, partitions=4)
+    with pulsar_admin(settings) as admin:
+        apply_steps(plan_steps(settings, admin, LakeAccess(settings), spec, console=console))
 
 
-def _rows(settings: Settings) -> int:
-    t = lake_table(settings, tenant=TENANT, name="reports")
-    try:
-        return DeltaTable(t.uri, storage_options=t.storage_options).count()
-    except Exception:
-        return 0
-
-
-def _sink_proc(bucket: str, name: str, subscription: str, stop: Any, out: Any) -> None:
-    settings = Settings(bucket_prefix=f"{bucket}-")
+def _publish(settings: Settings, tenant: str, *, reports: int, rate: float | None, seed: int) -> int:
+    """`rate` reports/s (None: as fast as possible). Run in its own process."""
     client = pulsar_client(settings, io_threads=2)
-    sink = DeltaSink(settings, client, tenant=TENANT, name=name, subscription=subscription,
-                     tables=("reports",), policy=BatchPolicy())  # fmt: skip
-    stats = sink.run(until=stop.is_set)
-    out.put({"written": stats.written, "commits": stats.commits, "freshness_ms": stats.freshness_ms})
-    sink.close()
-    client.close()
-
-
-def _publish(settings: Settings, *, minutes: int, drones: int, speed: float | None) -> int:
-    client = pulsar_client(settings, io_threads=2)
-    publisher = Publisher(client, tenants=[TENANT], seed=2)
+    publisher = Publisher(client, tenants=[tenant], seed=seed)
+    drones = 500 if rate is None else max(1, int(rate) // 10)  # speed 600: one report per drone per 0.1 s
     stats = run_simulation(
-        publisher, config=SimulationConfig(drones=drones, seed=8, flaky_drones=0), tenants=[TENANT],
-        start=datetime(2026, 11, 9, tzinfo=UTC), minutes=minutes, speed=speed,
+        publisher, config=SimulationConfig(drones=drones, seed=seed, flaky_drones=0), tenants=[tenant],
+        start=datetime(2026, 11, 9, tzinfo=UTC), minutes=max(1, reports // drones),
+        speed=None if rate is None else 600.0,
     )  # fmt: skip
     publisher.close()
     client.close()
     return stats.sent
 
 
-def drain(bucket: str, processes: int, expected: int, subscription: str) -> dict[str, Any]:
-    settings = _settings_for(bucket)
-    ctx = mp.get_context("spawn")
-    stop, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_sink_proc, args=(bucket, f"bench-{i}", subscription, stop, out))
-             for i in range(processes)]  # fmt: skip
-    t0 = time.monotonic()
-    for p in procs:
-        p.start()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"draining with {processes} process(es)", total=expected)
-        while (n := _rows(settings)) < expected:
-            progress.update(task, completed=n)
+def _publish_proc(
+    settings: Settings, tenant: str, reports: int, rate: float | None, seed: int, out: Any
+) -> None:
+    out.put(_publish(settings, tenant, reports=reports, rate=rate, seed=seed))
+
+
+def _rows(settings: Settings, tenant: str) -> int:
+    where = lake_table(settings, tenant=tenant, name="reports")
+    try:
+        return DeltaTable(where.uri, storage_options=where.storage_options).count()
+    except Exception:
+        return 0
+
+
+def _wait_function(settings: Settings, tenant: str) -> None:
+    with pulsar_admin(settings) as admin:
+        while True:
+            subs = admin.topic_stats(TenantTopics(tenant).reports, partitioned=True)["subscriptions"]
+            if subs.get("alerting", {}).get("msgBacklog", 1) == 0:
+                return
             time.sleep(1)
+
+
+def plain_consumer(settings: Settings, tenant: str, subscription: str, expected: int) -> dict[str, Any]:
+    """The floor: receive, touch the payload, acknowledge - nothing else."""
+    client = pulsar_client(settings, io_threads=2)
+    topics = TenantTopics(tenant)
+    consumer = client.subscribe(
+        [topics.reports, topics.alerts], subscription, consumer_type=pulsar.ConsumerType.Failover,
+        initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=10_000,
+    )  # fmt: skip
+    native = consumer._consumer
+    got = 0
+    t0 = time.monotonic()
+    while got < expected:
+        try:
+            msg = native.receive(1000)
+            while True:
+                msg.data()
+                native.acknowledge(msg)
+                got += 1
+                msg = native.receive(0)
+        except pulsar.Timeout:
+            pass
     seconds = time.monotonic() - t0
-    stop.set()
-    results = [out.get(timeout=120) for _ in procs]
+    consumer.close()
+    client.close()
+    return {"messages": got, "seconds": round(seconds, 2), "per_s": round(got / seconds)}
+
+
+def lake_run(
+    settings: Settings, tenant: str, expected: int, *, processes: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """`peacewatch lake run` process(es) draining the backlog: rate from first commit to the end."""
+    before = _rows(settings, tenant)
+    t0 = time.monotonic()
+    procs = [
+        subprocess.Popen([PEACEWATCH, "lake", "run", "-t", tenant, "--name", f"bench-{i}"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for i in range(processes)
+    ]  # fmt: skip
+    first: tuple[float, int] | None = None
+    columns = (TextColumn(f"lake run x{processes}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns,
+                  console=console, transient=True) as progress:  # fmt: skip
+        task = progress.add_task("rows", total=expected)
+        while (n := _rows(settings, tenant) - before) < expected:
+            if n and first is None:
+                first = (time.monotonic(), n)
+            progress.update(task, completed=n)
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(
+                    "lake run exited: " + b"".join(p.stderr.read() for p in procs if p.stderr).decode()
+                )
+            time.sleep(0.25)
+    end = time.monotonic()
     for p in procs:
-        p.join()
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=60)
+    assert first is not None
+    steady = (expected - first[1]) / (end - first[0])
     return {
         "processes": processes,
-        "rows": _rows(settings),
-        "seconds": round(seconds, 1),
-        "reports_per_s": round(expected / seconds),
-        "commits": sum(r["commits"] for r in results),
-        "per_process_written": [r["written"] for r in results],
+        "rows": expected,
+        "startup_to_first_commit_s": round(first[0] - t0, 2),
+        "seconds_total": round(end - t0, 2),
+        "per_s_including_startup": round(expected / (end - t0)),
+        "per_s": round(steady),
     }
 
 
-def raw_delta(source_bucket: str, target_bucket: str, batch_rows: int) -> dict[str, Any]:
-    src = lake_table(Settings(bucket_prefix=f"{source_bucket}-"), tenant=TENANT, name="reports")
+def raw_delta(settings: Settings, tenant: str, batch_rows: int) -> dict[str, Any]:
+    """The same rows appended with plain write_deltalake (the sink's commit size), on MinIO."""
+    src = lake_table(settings, tenant=tenant, name="reports", kit="lake")  # it writes the copy too
     data = pa.table(DeltaTable(src.uri, storage_options=src.storage_options).to_pyarrow_table())
-    target = lake_table(_settings_for(target_bucket), tenant=TENANT, name="reports")
+    target = f"s3://{settings.tenant_bucket(tenant)}/raw-{uuid.uuid4().hex[:6]}/reports"
     t0 = time.monotonic()
     for start in range(0, data.num_rows, batch_rows):
-        write_deltalake(target.uri, data.slice(start, batch_rows), mode="append", partition_by=["date"],
-                        storage_options=target.storage_options)  # fmt: skip
+        write_deltalake(target, data.slice(start, batch_rows), mode="append", partition_by=["date"],
+                        storage_options=src.storage_options)  # fmt: skip
     seconds = time.monotonic() - t0
-    return {"rows": data.num_rows, "batch_rows": batch_rows, "seconds": round(seconds, 1),
-            "rows_per_s": round(data.num_rows / seconds)}  # fmt: skip
+    return {"rows": data.num_rows, "batch_rows": batch_rows, "seconds": round(seconds, 2),
+            "per_s": round(data.num_rows / seconds)}  # fmt: skip
 
 
-def freshness(bucket: str, rate: int, seconds: int) -> dict[str, Any]:
-    settings = _settings_for(bucket)
-    # A new subscription positioned at the end: the sink sees only what is published from now
-    # on, not the backlog of the drain runs.
-    subscription = f"fresh-{bucket}"
-    client = pulsar_client(settings)
-    client.subscribe(f"persistent://{TENANT}/drones/reports", subscription,
-                     initial_position=pulsar.InitialPosition.Latest).close()  # fmt: skip
-    client.close()
+def freshness(
+    settings: Settings, tenant: str, *, rate: int, seconds: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Publish at `rate` into a running `lake run`; an outside reader records visible - published."""
+    where = lake_table(settings, tenant=tenant, name="reports")
+    creds = read_kit_credentials(settings, tenant, "analyst")
+    s3 = pafs.S3FileSystem(access_key=creds.access_key, secret_key=creds.secret_key,
+                           endpoint_override=settings.minio.url, scheme="http",
+                           region=settings.minio.region)  # fmt: skip
+    sink = subprocess.Popen([PEACEWATCH, "lake", "run", "-t", tenant, "--name", "fresh"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(8)  # started and caught up
+    dt = DeltaTable(where.uri, storage_options=where.storage_options)
+    seen = {a for a in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()}
     ctx = mp.get_context("spawn")
-    stop, out = ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=_sink_proc, args=(bucket, "bench-fresh", subscription, stop, out))
-    proc.start()
-    time.sleep(5)
-    before = _rows(settings)
-    drones = rate * 60 // 600  # speed 600: each drone-minute takes 0.1 s of wall time
-    sent = _publish(settings, minutes=seconds * 600 // 60, drones=drones, speed=600.0)
-    deadline = time.monotonic() + 60
-    while _rows(settings) < before + sent and time.monotonic() < deadline:
-        time.sleep(0.5)
-    stop.set()
-    try:
-        result = out.get(timeout=60)
-    except queue.Empty:
-        result = {"freshness_ms": []}
-    proc.join()
-    return {
-        "rate": rate,
-        "seconds": seconds,
-        "sent": sent,
-        "freshness_ms": percentiles(result["freshness_ms"]),
-    }
+    out = ctx.Queue()
+    pub = ctx.Process(target=_publish_proc, args=(settings, tenant, rate * seconds, float(rate), 5, out))
+    pub.start()
+    lags: list[float] = []
+    sent = None
+    idle_since = None
+    while True:
+        dt.update_incremental()
+        now_ms = time.time() * 1000
+        paths = pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()
+        new = [p for p in paths if p not in seen]
+        for path in new:
+            seen.add(path)
+            key = f"{settings.tenant_bucket(tenant)}/lake/reports/{path}"
+            published = pq.read_table(key, columns=["publish_time"],
+                                      filesystem=s3).column("publish_time")  # fmt: skip
+            lags.extend(now_ms - t.timestamp() * 1000 for t in published.to_pylist())
+        if sent is None and not out.empty():
+            sent = out.get()
+            idle_since = time.monotonic()
+        if sent is not None and (len(lags) >= sent or time.monotonic() - (idle_since or 0) > 30):
+            break
+        time.sleep(0.25)
+    pub.join()
+    sink.send_signal(signal.SIGTERM)
+    sink.wait(timeout=60)
+    return {"rate": rate, "seconds": seconds, "sent": sent, "observed": len(lags), "poll_interval_ms": 250,
+            "visible_minus_published_ms": percentiles(lags)}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reports", type=int, default=1_000_000)
-    parser.add_argument("--freshness-only", action="store_true", help="re-measure freshness, keep the rest")
+    parser.add_argument("--reports", type=int, default=500_000)
+    parser.add_argument("--freshness-seconds", type=int, default=60)
     args = parser.parse_args()
-    run = datetime.now(UTC).strftime("%H%M%S")
-    if args.freshness_only:
-        _refresh_freshness(f"bench-fresh-{run}")
-        return
-    base = Settings()
-    Stack(settings=base, console=console).up()
-    with pulsar_admin(base) as admin:
-        provision_topics(admin, tenant=TENANT, partitions=4)
-    # Subscriptions exist before the backlog is published, so both drains read all of it.
-    warm = pulsar_client(base)
-    for sub in (f"drain1-{run}", f"drain2-{run}"):
-        warm.subscribe(f"persistent://{TENANT}/drones/reports", sub).close()
-    warm.close()
-    drones = 500
-    console.print(f"publishing a backlog of {args.reports:,} reports ...")
-    t0 = time.monotonic()
-    sent = _publish(base, minutes=args.reports // drones, drones=drones, speed=None)
-    console.print(f"  {sent:,} in {time.monotonic() - t0:.0f} s")
+    settings = Settings()
+    Stack(settings=settings, console=console).up()
+    run = uuid.uuid4().hex[:5]
+    tenant, twin = f"bench-lake-{run}", f"bench-lake2-{run}"
+    env = {**os.environ}
+    for t in (tenant, twin):
+        _onboard(settings, t)
+    # The floor's subscription exists before the backlog, so it sees all of it too.
+    floor_sub = "bench-floor"
+    client = pulsar_client(settings)
+    topics = TenantTopics(tenant)
+    client.subscribe([topics.reports, topics.alerts], floor_sub, consumer_type=pulsar.ConsumerType.Failover,
+                     initial_position=pulsar.InitialPosition.Earliest).close()  # fmt: skip
+    client.close()
+    console.print(f"publishing a backlog of {args.reports:,} reports to {tenant} and {twin} ...")
+    sent = _publish(settings, tenant, reports=args.reports, rate=None, seed=2)
+    _publish(settings, twin, reports=args.reports, rate=None, seed=2)
+    _wait_function(settings, tenant)
+    _wait_function(settings, twin)
+    with pulsar_admin(settings) as admin:
+        alerts = sum(p.get("msgInCounter", 0) for p in [admin.topic_stats(TenantTopics(tenant).alerts)])
+    total = sent + alerts
+    console.print(f"  {sent:,} reports and {alerts:,} alerts in the backlog")
 
-    one = drain(f"bench-1p-{run}", 1, sent, f"drain1-{run}")
-    console.print(f"1 process: {one['reports_per_s']:,} reports/s ({one['commits']} commits)")
-    two = drain(f"bench-2p-{run}", 2, sent, f"drain2-{run}")
-    console.print(f"2 processes: {two['reports_per_s']:,} reports/s, split {two['per_process_written']}")
-    raw = raw_delta(f"bench-1p-{run}", f"bench-raw-{run}", batch_rows=max(1, sent // max(1, one["commits"])))
-    console.print(f"raw delta-rs: {raw['rows_per_s']:,} rows/s")
-    fresh = freshness(f"bench-fresh-{run}", 7_000, 60)
-    console.print(f"freshness at 7,000/s: {fresh['freshness_ms']}")
+    floor = plain_consumer(settings, tenant, floor_sub, total)
+    console.print(f"plain consumer (floor): {floor['per_s']:,} messages/s")
+    one = lake_run(settings, tenant, sent, processes=1, env=env)
+    console.print(
+        f"lake run, 1 process: {one['per_s']:,} reports/s "
+        f"(first commit after {one['startup_to_first_commit_s']} s)"
+    )
+    two = lake_run(settings, twin, sent, processes=2, env=env)
+    console.print(f"lake run, 2 processes: {two['per_s']:,} reports/s")
+    where = lake_table(settings, tenant=tenant, name="reports")
+    commits = [
+        c
+        for c in DeltaTable(where.uri, storage_options=where.storage_options).history()
+        if c.get("peacewatch.sink")
+    ]
+    raw = raw_delta(settings, tenant, batch_rows=max(1, sent // max(1, len(commits))))
+    console.print(f"raw delta-rs: {raw['per_s']:,} rows/s")
+    fresh = freshness(settings, tenant, rate=7_000, seconds=args.freshness_seconds, env=env)
+    f = fresh["visible_minus_published_ms"]
+    console.print(f"freshness at 7,000/s: p50 {f['p50']} ms, p99 {f['p99']} ms")
 
     data = {
         "benchmark": "sink_throughput",
         "machine": machine(),
-        "backlog": sent,
-        "one_process": one,
-        "two_processes": two,
+        "backlog_reports": sent,
+        "backlog_alerts": alerts,
+        "lake_run_reports_per_s": one["per_s"],
+        "plain_consumer_reports_per_s": floor["per_s"],
+        "raw_delta_rows_per_s": raw["per_s"],
+        "freshness_p50_ms_at_7000": f["p50"],
+        "freshness_p99_ms_at_7000": f["p99"],
+        "ratio_lake_run_over_plain_consumer": round(one["per_s"] / floor["per_s"], 2),
+        "ratio_lake_run_over_raw_delta": round(one["per_s"] / raw["per_s"], 2),
+        "lake_run_2_processes_reports_per_s": two["per_s"],
+        "lake_run": one,
+        "lake_run_2_processes": two,
+        "plain_consumer": floor,
         "raw_delta_rs": raw,
-        "ratio_sink_over_raw": round(one["reports_per_s"] / raw["rows_per_s"], 2),
-        "scale_two_over_one": round(two["reports_per_s"] / one["reports_per_s"], 2),
         "freshness_at_7000": fresh,
-        "targets": {
-            "per_process": 25_000,
-            "ratio_sink_over_raw": 0.5,
-            "freshness_p99_ms": 10_000,
-            "scale": 1.6,
-        },
+        "targets": {"lake_run_over_plain_consumer": 0.5, "freshness_p99_ms_at_7000": 5_000},
     }
-    write_results("sink_throughput", data, _table(data))
-    console.print(_table(data))
+    table = _table(data)
+    write_results("sink_throughput", data, table)
+    console.print(table)
 
 
-def _refresh_freshness(bucket: str) -> None:
-    import json
-
-    from bench._common import RESULTS
-
-    data = json.loads((RESULTS / "sink_throughput.json").read_text())
-    data["freshness_at_7000"] = freshness(bucket, 7_000, 60)
-    write_results("sink_throughput", data, _table(data))
-    console.print(_table(data))
-
-
-def _table(data: dict[str, Any]) -> str:
-    one, two, raw, sent = data["one_process"], data["two_processes"], data["raw_delta_rs"], data["backlog"]
-    f = data["freshness_at_7000"]["freshness_ms"]
+def _table(d: dict[str, Any]) -> str:
     return "\n".join([
-        f"# Delta sink on MinIO ({sent:,}-report backlog)",
+        f"# Delta sink on MinIO: `peacewatch lake run` and its floors "
+        f"({d['backlog_reports']:,}-report backlog)",
         "",
         "| measure | value | target |",
         "|---|---|---|",
-        f"| 1 process, backlog drain | {one['reports_per_s']:,} reports/s | >= 25,000 |",
-        f"| 2 processes | {two['reports_per_s']:,} reports/s ({data['scale_two_over_one']}x) | >= 1.6x |",
-        f"| raw delta-rs append, same rows and batch size | {raw['rows_per_s']:,} rows/s | - |",
-        f"| sink / raw | {data['ratio_sink_over_raw']} | >= 0.5 |",
-        f"| freshness at 7,000/s p50 / p99 | {f['p50']} / {f['p99']} ms | p99 <= 10,000 ms |",
+        f"| plain consumer (floor): receive + ack, same client | {d['plain_consumer_reports_per_s']:,} msg/s "
+        "| - |",
+        f"| `lake run`, 1 process (first commit to last row) | {d['lake_run_reports_per_s']:,} reports/s "
+        "| - |",
+        f"| `lake run` / plain consumer | {d['ratio_lake_run_over_plain_consumer']} | >= 0.5 |",
+        f"| `lake run`, 2 processes | {d['lake_run_2_processes_reports_per_s']:,} reports/s "
+        "| - |",
+        f"| raw delta-rs append, same rows and commit size | {d['raw_delta_rows_per_s']:,} rows/s "
+        "| - |",
+        f"| `lake run` start-up to first commit | {d['lake_run']['startup_to_first_commit_s']} s | - |",
+        f"| freshness at 7,000/s, p50 / p99 (visible - published) | {d['freshness_p50_ms_at_7000']} / "
+        f"{d['freshness_p99_ms_at_7000']} ms | p99 <= 5,000 ms |",
     ])  # fmt: skip
 
 

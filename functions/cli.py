@@ -13,7 +13,7 @@ from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerti
 from peacewatch.functions.alert_tail import follow_alerts, parse_since
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
-from peacewatch.platform.clients import pulsar_admin, tenant_client
+from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
@@ -52,10 +52,14 @@ def deploy(
     config = AlertConfig(threshold=threshold, cooldown_s=cooldown)
     with pulsar_admin(settings) as admin:
         require_onboarded(admin, tenant)
-        with console.status(f"Deploying {tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME} ..."):
-            outcome = deploy_alerting(
-                settings, admin, tenant=tenant, config=config, parallelism=parallelism, console=console
-            )
+    # As the force's alerting role: its instances run with that role's token, not the platform's.
+    with (
+        kit_admin(settings, tenant=tenant, kit="alerting") as as_force,
+        console.status(f"Deploying {tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME} ..."),
+    ):
+        outcome = deploy_alerting(
+            settings, as_force, tenant=tenant, config=config, parallelism=parallelism, console=console
+        )
     console.print(
         f"[green]{outcome}[/] {tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME}: threshold {threshold}, "
         f"cooldown {cooldown:g}s, parallelism {parallelism}"
@@ -123,7 +127,7 @@ def tail(
     """Follow the tenant's alert log live."""
     validate_tenant_name(tenant)
     window = parse_since(since) if since else None
-    client = tenant_client(ctx.obj, tenant=tenant, role="officer")  # what an officer may read, no more
+    client = kit_client(ctx.obj, tenant=tenant, kit="officer")  # what an officer may read, no more
     try:
         for alert in follow_alerts(
             client, tenant=tenant, since=window, idle_timeout_s=idle_timeout, limit=limit

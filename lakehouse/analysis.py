@@ -19,10 +19,10 @@ from peacewatch.lakehouse.questions.answer import run_sql
 from peacewatch.lakehouse.report import write_report
 from peacewatch.lakehouse.spark import spark_session
 from peacewatch.platform.clients import pulsar_admin
+from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
-from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.onboarding import applied_spec
 
 __all__ = ["force_threshold", "print_answers", "rich_table", "run_analysis", "run_query", "tenant_session"]
@@ -42,8 +42,8 @@ def rich_table(df: pd.DataFrame, *, title: str | None = None, limit: int = 50) -
 @contextmanager
 def tenant_session(settings: Settings, tenant: str) -> Iterator[tuple[SparkSession, TenantDatabase]]:
     validate_tenant_name(tenant)
-    # As the force's own MinIO user: the session can read that force's lake and nothing else.
-    credentials = lake_credentials_for(settings, tenant)
+    # As the force's analyst: the session can read that force's lake, and not change it.
+    credentials = None if settings.lake_dir is not None else read_kit_credentials(settings, tenant, "analyst")
     with console.status("Starting Spark (Delta Lake, S3A) ...", spinner="dots"):
         spark = spark_session(settings, app_name=f"peacewatch-{tenant}", credentials=credentials)
     try:

@@ -29,7 +29,7 @@ class BatchPolicy(BaseModel):
     max_rows: int = Field(default=50_000, ge=1)
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     max_age_s: float = Field(
-        default=2.0, gt=0, description="Freshness bound: a row waits at most this long before its commit."
+        default=1.0, gt=0, description="Freshness bound: a row waits at most this long before its commit."
     )
 
 

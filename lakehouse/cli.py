@@ -16,14 +16,11 @@ from peacewatch.lakehouse.lake import lake_table
 from peacewatch.lakehouse.sink import DeltaSink, SinkStats, adopt_source
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.lakehouse.upkeep import table_status
-from peacewatch.platform.auth import role_token
-from peacewatch.platform.clients import pulsar_admin, tenant_client
-from peacewatch.platform.pulsar_admin import PulsarAdmin
+from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topic_identity import source_identities, topic_identity
 from peacewatch.platform.topics import TenantTopics, validate_tenant_name
-from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.provisioning import onboarded_tenants
 
 app = typer.Typer(help="The Delta lake on MinIO: the sink, its status and upkeep.")
@@ -59,19 +56,17 @@ def run(
     tenant: str = typer.Option(..., "--tenant", "-t"),
     name: str = typer.Option("sink", help="Consumer name (distinct per process when running several)"),
     max_rows: int = typer.Option(50_000, min=1, help="Flush a batch at this many rows"),
-    max_age: float = typer.Option(2.0, min=0.1, help="... or when its first row is this many seconds old"),
+    max_age: float = typer.Option(1.0, min=0.1, help="... or when its first row is this many seconds old"),
 ) -> None:
     """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the batch in hand)."""
     settings: Settings = ctx.obj
     validate_tenant_name(tenant)
-    # As the force's own sink role and MinIO user: it can reach that force's topics and lake only.
-    token = role_token(settings, tenant=tenant, role="lake")
-    with PulsarAdmin(web_url=settings.pulsar.web_url, token=token) as admin:
+    # As the force's lake kit: its sink role and MinIO user reach that force's topics and lake only.
+    with kit_admin(settings, tenant=tenant, kit="lake") as admin:
         sources = source_identities(admin, tenant)
-    client = tenant_client(settings, tenant=tenant, role="lake", io_threads=2)
-    credentials = lake_credentials_for(settings, tenant)
+    client = kit_client(settings, tenant=tenant, kit="lake", io_threads=2)
     try:
-        sink = DeltaSink(settings, client, tenant=tenant, name=name, credentials=credentials, sources=sources,
+        sink = DeltaSink(settings, client, tenant=tenant, name=name, sources=sources,
                          policy=BatchPolicy(max_rows=max_rows, max_age_s=max_age))  # fmt: skip
     except BaseException:
         client.close()
@@ -110,7 +105,7 @@ def adopt_topic(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", 
     topics = TenantTopics(tenant)
     with pulsar_admin(settings) as admin:
         for name, topic in (("reports", topics.reports), ("alerts", topics.alerts)):
-            where = lake_table(settings, tenant=tenant, name=name)  # type: ignore[arg-type]
+            where = lake_table(settings, tenant=tenant, name=name, kit="lake")  # type: ignore[arg-type]
             changed = adopt_source(where, topic=topic, source_id=topic_identity(admin, topic))
             console.print(
                 f"{tenant}/{name}: " + ("now follows " + topic if changed else "already follows " + topic)
@@ -148,7 +143,7 @@ def maintain(
     for t in _tenants(settings, tenant):
         for name in ("reports", "alerts"):
             result = maintain_table(
-                lake_table(settings, tenant=t, name=name), retention_hours=retention_hours
+                lake_table(settings, tenant=t, name=name, kit="upkeep"), retention_hours=retention_hours
             )  # type: ignore[arg-type]
             if result is None:
                 console.print(f"{t}/{name}: no table yet")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from peacewatch.platform.credentials import Kit, S3Credentials, read_kit_credentials
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 
@@ -15,29 +16,12 @@ __all__ = [
     "S3Credentials",
     "TableName",
     "lake_table",
-    "platform_credentials",
 ]
 
 TableName = Literal["reports", "alerts"]
 TABLES: tuple[TableName, ...] = ("reports", "alerts")
 # Inside a tenant's bucket: tables under lake/; tiered storage writes its ledgers at the top.
 LAKE_PREFIX = "lake"
-
-
-@dataclass(frozen=True, repr=False)
-class S3Credentials:
-    """Who reads or writes on MinIO: the platform (root) or one tenant's user."""
-
-    access_key: str
-    secret_key: str
-
-    def __repr__(self) -> str:
-        return f"S3Credentials(access_key={self.access_key!r}, secret_key=***)"
-
-
-def platform_credentials(settings: Settings) -> S3Credentials:
-    m = settings.minio
-    return S3Credentials(access_key=m.access_key, secret_key=m.secret_key.get_secret_value())
 
 
 @dataclass(frozen=True)
@@ -67,14 +51,19 @@ def _storage_options(settings: Settings, credentials: S3Credentials) -> dict[str
 
 
 def lake_table(
-    settings: Settings, *, tenant: str, name: TableName, credentials: S3Credentials | None = None
+    settings: Settings,
+    *,
+    tenant: str,
+    name: TableName,
+    kit: Kit = "analyst",
+    credentials: S3Credentials | None = None,
 ) -> LakeTable:
-    """s3://{lake_bucket}/{tenant}/{name} on MinIO, or {lake_dir}/{tenant}/{name} when a local
-    lake directory is set (embedded mode)."""
+    """s3://{bucket}/lake/{name} on MinIO as the force's `kit` identity (read-only analyst unless a
+    writer asks for its own: lake for the sink, upkeep for maintenance), or as `credentials` when
+    given (the platform's own steps). {lake_dir}/{tenant}/{name} when a local lake is set."""
     validate_tenant_name(tenant)
     if settings.lake_dir is not None:
         return LakeTable(tenant, name, str(settings.lake_dir / tenant / name), {})
     uri = f"s3://{settings.tenant_bucket(tenant)}/{LAKE_PREFIX}/{name}"
-    return LakeTable(
-        tenant, name, uri, _storage_options(settings, credentials or platform_credentials(settings))
-    )
+    creds = credentials or read_kit_credentials(settings, tenant, kit)
+    return LakeTable(tenant, name, uri, _storage_options(settings, creds))

@@ -332,8 +332,9 @@ class DeltaSink:
         subscription: str = SUBSCRIPTION,
         credentials: S3Credentials | None = None,
     ) -> None:
-        """`sources` holds each topic's identity (tenants.topic_identity); `models` overrides the
-        contract model per table (a newer contract version: new optional fields become new columns)."""
+        """`sources` holds each topic's identity (platform.topic_identity); `models` overrides the
+        contract model per table (a newer contract version: new optional fields become new columns);
+        `credentials` replace the force's lake kit (the platform's own runs, benchmarks)."""
         self.tenant = tenant
         self.stats = SinkStats()
         self._stop = threading.Event()
@@ -344,7 +345,9 @@ class DeltaSink:
         for table_name in tables:
             topic = topics.reports if table_name == "reports" else topics.alerts
             self._writers[topic] = _TableWriter(
-                table=lake_table(settings, tenant=tenant, name=table_name, credentials=credentials),
+                table=lake_table(
+                    settings, tenant=tenant, name=table_name, kit="lake", credentials=credentials
+                ),
                 topic=topic,
                 source_id=sources[table_name],
                 model=(models or {}).get(table_name, _MODELS[table_name]),

@@ -18,7 +18,7 @@ import pyspark
 from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 
-from peacewatch.lakehouse.lake import S3Credentials, platform_credentials
+from peacewatch.platform.credentials import S3Credentials
 from peacewatch.platform.settings import Settings
 
 __all__ = ["spark_session"]
@@ -76,14 +76,12 @@ def spark_session(
     app_name: str = "peacewatch",
     credentials: S3Credentials | None = None,
 ) -> SparkSession:
-    """A new (or the running) local SparkSession with Delta and S3A configured.
-
-    `credentials` default to the platform's MinIO user; pass a tenant's to get a session that
-    can read only that tenant's lake. Call `.stop()` before asking for other credentials:
-    Spark keeps one session per process.
+    """A new (or the running) local SparkSession with Delta and S3A configured, reading MinIO as
+    `credentials` (a force's analyst kit: that force's lake, read-only); None for a local lake.
+    Call `.stop()` before asking for other credentials: Spark keeps one session per process.
     """
     sp = settings.spark
-    creds = credentials or platform_credentials(settings)
+    creds = credentials or S3Credentials(access_key="", secret_key="")
     # Executors are Python processes too: they must be this environment's (pyarrow, pandas).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

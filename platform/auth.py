@@ -1,45 +1,57 @@
-"""Token authentication: the broker's secret key, and JWTs signed with it for every role.
+"""Token authentication: the broker's signing key, and the JWTs signed with it.
 
-Pulsar's AuthenticationProviderToken checks HS256 tokens against a raw secret key whose `sub`
-claim is the role. The key is generated on the first `stack up` and kept owner-only in the state
-directory; the platform itself uses the superuser role's token.
+Pulsar's AuthenticationProviderToken checks HS256 tokens against a raw secret key; the `sub`
+claim is the role. The key is generated at the first `stack up` (owner-only); only the
+platform holds it. Every token expires:
+- the platform's own (superuser) token is re-issued when `stack up` finds it past half its life;
+- kit tokens (credentials module) are re-issued by `tenants apply` past half their life;
+- tokens handed to people and drones (`tenants token`) carry the role's default lifetime.
+A force's role names carry its onboarding generation (`north-precinct-officer.3fa9c1`): a
+force removed and onboarded again gets a new generation, and tokens of the old one grant nothing.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any
 
 import jwt
 
-from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.credentials import Kit, secrets_dir, write_private
+from peacewatch.platform.errors import TokenError
 from peacewatch.platform.settings import Settings
 
 __all__ = [
+    "KIT_LIFETIMES",
+    "PERSON_LIFETIMES",
     "SUPERUSER_ROLE",
-    "TenantRole",
+    "SUPERUSER_TOKEN_LIFETIME",
     "ensure_secret_key",
     "mint_token",
+    "new_generation",
     "role_name",
-    "role_token",
+    "secret_key",
     "secret_key_path",
     "superuser_token",
     "superuser_token_path",
-    "write_private",
+    "token_expiry",
+    "token_needs_renewal",
 ]
 
 SUPERUSER_ROLE = "peacewatch-admin"
-# fleet: the force's drones (produce reports); officer: follow alerts; analyst: the lake only;
-# lake: the force's Delta sink (consume reports and alerts, dead-letter bad ones).
-TenantRole = Literal["fleet", "officer", "analyst", "lake"]
-TENANT_ROLES: tuple[str, ...] = get_args(TenantRole)
-
-
-def secrets_dir(settings: Settings) -> Path:
-    return settings.state_dir / "secrets"
+SUPERUSER_TOKEN_LIFETIME = timedelta(days=30)
+# Tokens the platform keeps in kits for its own processes (renewed by `tenants apply`).
+KIT_LIFETIMES: dict[Kit, timedelta] = {
+    "lake": timedelta(days=30),
+    "fleet": timedelta(days=90),
+    "officer": timedelta(days=7),
+    # The alert function's: the worker keeps it with the function; renewed when apply redeploys.
+    "alerting": timedelta(days=365),
+}
+# Tokens printed for people and devices by `tenants token`.
+PERSON_LIFETIMES: dict[str, timedelta] = {"fleet": timedelta(days=90), "officer": timedelta(hours=12)}
 
 
 def secret_key_path(settings: Settings) -> Path:
@@ -50,52 +62,86 @@ def superuser_token_path(settings: Settings) -> Path:
     return secrets_dir(settings) / "superuser.token"
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read (created 0600, never world-readable in between)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
-def ensure_secret_key(settings: Settings) -> bytes:
-    """The broker's HS256 key (256 random bits), created on first use."""
-    path = secret_key_path(settings)
-    if not path.exists():
-        write_private(path, secrets.token_bytes(32))
-    key = path.read_bytes()
-    if not superuser_token_path(settings).exists():
-        write_private(superuser_token_path(settings), mint_token(key, role=SUPERUSER_ROLE).encode())
-    return key
-
-
-def mint_token(key: bytes, *, role: str, expires_in: timedelta | None = None) -> str:
-    claims: dict[str, object] = {"sub": role}
+def mint_token(key: bytes, *, role: str, expires_in: timedelta | None) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {"sub": role, "iat": int(now.timestamp())}
     if expires_in is not None:
-        claims["exp"] = int((datetime.now(UTC) + expires_in).timestamp())
+        claims["exp"] = int((now + expires_in).timestamp())
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def role_name(tenant: str, role: TenantRole) -> str:
-    return f"{tenant}-{role}"
+def token_expiry(token: str) -> datetime | None:
+    """When the token expires (None: never). Reads the claims only: no key needed."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    exp = claims.get("exp")
+    return datetime.fromtimestamp(exp, tz=UTC) if exp else None
 
 
-def _key(settings: Settings) -> bytes:
+def token_needs_renewal(token: str, *, lifetime: timedelta) -> bool:
+    """Past half its life (or without an expiry, or unreadable)."""
+    try:
+        expires = token_expiry(token)
+    except jwt.PyJWTError:
+        return True
+    return expires is None or expires - datetime.now(UTC) < lifetime / 2
+
+
+def new_generation() -> str:
+    return secrets.token_hex(3)
+
+
+def role_name(base: str, generation: str) -> str:
+    """A force's role as the broker knows it: its spec name plus the onboarding generation."""
+    return f"{base}.{generation}" if generation else base
+
+
+def ensure_secret_key(settings: Settings) -> bytes:
+    """The broker's HS256 key (256 random bits), created on first use, and a current superuser token.
+
+    A missing key beside an existing superuser token means the key was lost: every token in use
+    was signed with it, so nothing is generated silently (the broker would answer 401 to
+    everyone); TokenError says how to rotate instead."""
+    path = secret_key_path(settings)
+    token_path = superuser_token_path(settings)
+    if not path.exists():
+        if token_path.exists():
+            raise TokenError(
+                f"the token signing key {path} is missing but tokens signed with it are in use "
+                f"({token_path}): run `peacewatch stack rotate-key` to make a new key and re-issue the "
+                "platform's tokens (drones and officers then need new tokens: `peacewatch tenants token`)"
+            )
+        write_private(path, secrets.token_bytes(32))
+    key = path.read_bytes()
+    current = token_path.read_text().strip() if token_path.exists() else ""
+    if (
+        not current
+        or not _signed_with(current, key)
+        or token_needs_renewal(current, lifetime=SUPERUSER_TOKEN_LIFETIME)
+    ):
+        # The broker's own client reads this file at every authentication: no restart needed.
+        write_private(
+            token_path, mint_token(key, role=SUPERUSER_ROLE, expires_in=SUPERUSER_TOKEN_LIFETIME).encode()
+        )
+    return key
+
+
+def _signed_with(token: str, key: bytes) -> bool:
+    try:
+        jwt.decode(token, key, algorithms=["HS256"], options={"verify_exp": False})
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The signing key, for the platform's own commands (onboarding, `tenants token`)."""
     path = secret_key_path(settings)
     if not path.exists():
-        raise PeacewatchError(
-            f"no token secret key at {path}: start the stack once (`peacewatch stack up`) with this state dir"
+        raise TokenError(
+            f"no token signing key at {path}: this command needs the platform's key (start the stack once "
+            "with `peacewatch stack up`, or run it where the key is mounted)"
         )
     return path.read_bytes()
-
-
-def role_token(
-    settings: Settings, *, tenant: str, role: TenantRole, expires_in: timedelta | None = None
-) -> str:
-    if role not in TENANT_ROLES:
-        raise PeacewatchError(f"unknown role {role!r}: choose one of {', '.join(TENANT_ROLES)}")
-    return mint_token(_key(settings), role=role_name(tenant, role), expires_in=expires_in)
 
 
 def superuser_token(settings: Settings) -> str | None:

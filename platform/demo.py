@@ -21,7 +21,7 @@ from peacewatch.lakehouse.batching import BatchPolicy
 from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.sink import DeltaSink
 from peacewatch.lakehouse.upkeep import table_status
-from peacewatch.platform.clients import pulsar_admin, pulsar_client, tenant_client
+from peacewatch.platform.clients import kit_client, pulsar_admin, pulsar_client
 from peacewatch.platform.contract import parse_report
 from peacewatch.platform.errors import InvalidReport
 from peacewatch.platform.pulsar_admin import PulsarAdmin
@@ -32,7 +32,6 @@ from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, PublishStats, run_simulation
 from peacewatch.tenants.cli import apply_spec
-from peacewatch.tenants.lake_access import lake_credentials_for
 from peacewatch.tenants.spec import load_spec
 
 __all__ = ["EXAMPLE_TENANTS", "run_demo"]
@@ -153,15 +152,15 @@ def run_demo(
 
     # Every component as the role it is: drones as each force's fleet, sinks as its lake role,
     # the alert feed as its officers.
-    fleet = {t: tenant_client(settings, tenant=t, role="fleet", io_threads=2) for t in EXAMPLE_TENANTS}
-    lake_clients = {t: tenant_client(settings, tenant=t, role="lake", io_threads=2) for t in EXAMPLE_TENANTS}
-    officers = {t: tenant_client(settings, tenant=t, role="officer") for t in EXAMPLE_TENANTS}
+    fleet = {t: kit_client(settings, tenant=t, kit="fleet", io_threads=2) for t in EXAMPLE_TENANTS}
+    lake_clients = {t: kit_client(settings, tenant=t, kit="lake", io_threads=2) for t in EXAMPLE_TENANTS}
+    officers = {t: kit_client(settings, tenant=t, kit="officer") for t in EXAMPLE_TENANTS}
     watch_client = pulsar_client(settings)
     with pulsar_admin(settings) as admin:
         sources = {t: source_identities(admin, t) for t in EXAMPLE_TENANTS}
     sinks = [
         DeltaSink(settings, lake_clients[t], tenant=t, policy=BatchPolicy(max_age_s=2), name="demo",
-                  sources=sources[t], credentials=lake_credentials_for(settings, t))
+                  sources=sources[t])
         for t in EXAMPLE_TENANTS
     ]  # fmt: skip
     sink_threads = [threading.Thread(target=sink.run, daemon=True) for sink in sinks]

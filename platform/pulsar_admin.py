@@ -145,6 +145,10 @@ class PulsarAdmin:
     ) -> None:
         self._request("DELETE", f"/admin/v2/namespaces/{namespace}/{policy}", params=params)
 
+    def unload_namespace(self, namespace: str) -> None:
+        """Close every topic of the namespace: connected clients reconnect (and are authorised again)."""
+        self._request("PUT", f"/admin/v2/namespaces/{namespace}/unload")
+
     def get_namespace_policy_or_none(self, namespace: str, policy: str) -> Any:
         """A policy's value, or None where the namespace has none set (404/204)."""
         resp = self._request("GET", f"/admin/v2/namespaces/{namespace}/{policy}", ok_statuses=(404,))
@@ -216,6 +220,18 @@ class PulsarAdmin:
     def grant_topic_permission(self, topic: str, *, role: str, actions: list[str]) -> None:
         self._request("POST", f"/admin/v2/{_topic_path(topic)}/permissions/{role}", json_body=actions)
 
+    def revoke_topic_permission(self, topic: str, *, role: str) -> None:
+        self._request("DELETE", f"/admin/v2/{_topic_path(topic)}/permissions/{role}", ok_statuses=(404,))
+
+    def namespace_permissions(self, namespace: str) -> dict[str, list[str]]:
+        return dict(self._json("GET", f"/admin/v2/namespaces/{namespace}/permissions") or {})
+
+    def grant_namespace_permission(self, namespace: str, *, role: str, actions: list[str]) -> None:
+        self._request("POST", f"/admin/v2/namespaces/{namespace}/permissions/{role}", json_body=actions)
+
+    def revoke_namespace_permission(self, namespace: str, *, role: str) -> None:
+        self._request("DELETE", f"/admin/v2/namespaces/{namespace}/permissions/{role}", ok_statuses=(404,))
+
     def internal_stats(self, topic: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/internalStats"))
 
@@ -251,6 +267,9 @@ class PulsarAdmin:
                 "functionConfig": (None, json.dumps(dict(config)), "application/json"),
                 "data": (package.name, fh, "application/octet-stream"),
             }
+            if update:
+                # The deployer's current token replaces the one the worker keeps for the instances.
+                files["updateOptions"] = (None, json.dumps({"update-auth-data": True}), "application/json")
             self._request("PUT" if update else "POST", path, files=files)
 
     def delete_function(self, tenant: str, namespace: str, name: str) -> bool:

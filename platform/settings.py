@@ -7,7 +7,6 @@ peacewatch.toml in the working directory, defaults.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -40,6 +39,11 @@ class PulsarSettings(BaseModel):
         "so a small pool (the default is 2 x cores) deadlocks function registration.",
     )
     startup_timeout_s: float = 120.0
+    function_sandbox: bool = Field(
+        default=True,
+        description="Run Python function instances in mount/PID namespaces with a clean environment "
+        "(platform/stack/sandbox.py). Off, a force admin's function could read the platform's keys.",
+    )
     # Ledger rollover: offload to MinIO happens only for closed ledgers (tests roll over fast).
     max_entries_per_ledger: int = Field(default=50_000, ge=10)
     min_ledger_rollover_minutes: int = Field(default=10, ge=0)
@@ -63,7 +67,9 @@ class MinioSettings(BaseModel):
     port: int = 9000
     console_port: int = 9001
     access_key: str = "peacewatch"
-    secret_key: SecretStr = SecretStr("peacewatch-secret")
+    # No default: generated at the first `stack up` (owner-only, STATE/secrets/minio-root.json)
+    # unless the operator sets one (PEACEWATCH_MINIO__SECRET_KEY).
+    secret_key: SecretStr | None = None
     region: str = "us-east-1"
     startup_timeout_s: float = 60.0
 
@@ -114,11 +120,6 @@ class Settings(BaseSettings):
         default="peacewatch-",
         pattern=r"^[a-z0-9][a-z0-9-]{0,20}$",
         description="Each tenant's MinIO bucket is {bucket_prefix}{tenant}: its lake and offloaded ledgers.",
-    )
-    lake_credentials: Literal["tenant", "platform"] = Field(
-        default="tenant",
-        description="Whose MinIO user sinks and analyses use: each force's own (isolation, the "
-        "default), or the platform's (where per-force credentials are not distributed, e.g. Kubernetes).",
     )
     lake_dir: Path | None = Field(
         default=None, description="A local directory for the Delta lake instead of MinIO (embedded mode)."

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from peacewatch.platform.clients import pulsar_admin, tenant_client
+from peacewatch.platform.clients import kit_client, pulsar_admin
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
@@ -57,7 +57,7 @@ def simulate(
         pace = speed
     expected = minutes * drones * len(tenant)
     # Each fleet publishes with its own force's token: it may produce reports there and nowhere else.
-    clients = {t: tenant_client(settings, tenant=t, role="fleet") for t in tenant}
+    clients = {t: kit_client(settings, tenant=t, kit="fleet") for t in tenant}
     publisher = Publisher(clients, tenants=tenant, bad_rate=bad_rate, seed=seed)
     try:
         with Progress(

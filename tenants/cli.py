@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,16 +15,24 @@ from minio.error import MinioAdminException, S3Error
 from rich.console import Console
 from rich.table import Table
 
-from peacewatch.platform.auth import TENANT_ROLES, TenantRole, role_token
+from peacewatch.platform.auth import PERSON_LIFETIMES, mint_token, role_name, secret_key, token_expiry
 from peacewatch.platform.clients import pulsar_admin
+from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 from peacewatch.tenants.lake_access import LakeAccess
-from peacewatch.tenants.onboarding import Step, applied_spec, apply_steps, plan_steps, remove_tenant
+from peacewatch.tenants.onboarding import (
+    Step,
+    applied_spec,
+    apply_steps,
+    current_generation,
+    plan_steps,
+    remove_tenant,
+)
 from peacewatch.tenants.provisioning import onboarded_tenants
-from peacewatch.tenants.spec import AlertingSpec, TenantSpec, load_spec
+from peacewatch.tenants.spec import AlertingSpec, RoleKind, TenantSpec, load_spec
 
 app = typer.Typer(help="Police forces as tenants: onboarding, isolation, tokens.")
 console = Console()
@@ -31,8 +40,13 @@ console = Console()
 
 @app.callback()
 def _needs(ctx: typer.Context) -> None:
-    # Onboarding reaches both; `token` only signs (but checks the force exists on the broker).
-    require(ctx.obj, pulsar=True, minio=ctx.invoked_subcommand != "token")
+    # Onboarding reaches both; `token` signs (after checking the force on the broker);
+    # `credentials` only reads a kit.
+    require(
+        ctx.obj,
+        pulsar=ctx.invoked_subcommand != "credentials",
+        minio=ctx.invoked_subcommand not in ("token", "credentials"),
+    )
 
 
 @contextmanager
@@ -165,13 +179,55 @@ def remove(
 def token(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Tenant"),
-    role: str = typer.Option(..., "--role", "-r", help=f"One of {', '.join(TENANT_ROLES)}"),
-    expires_days: float | None = typer.Option(None, min=0.001, help="Expire after this many days"),
+    role: str = typer.Option(..., "--role", "-r", help="fleet (drones) or officer (people following alerts)"),
+    expires_days: float | None = typer.Option(
+        None, min=0.001, max=365, help="Lifetime in days (default: fleet 90, officer 0.5)"
+    ),
 ) -> None:
-    """Mint a JWT for one of the force's roles (drones: fleet; officers: officer; ...)."""
+    """Print a token for one of the force's roles; its expiry goes to stderr."""
+    settings: Settings = ctx.obj
     validate_tenant_name(name)
-    if role not in TENANT_ROLES:
-        raise PeacewatchError(f"unknown role {role!r}: choose one of {', '.join(TENANT_ROLES)}")
-    expires = timedelta(days=expires_days) if expires_days else None
-    typed_role: TenantRole = role  # type: ignore[assignment]
-    print(role_token(ctx.obj, tenant=name, role=typed_role, expires_in=expires))
+    if role == "analyst":
+        raise PeacewatchError(
+            "analysts have no Pulsar role: they read the force's lake, read-only - hand them its analyst "
+            f"keys with `peacewatch tenants credentials {name} --kit analyst`"
+        )
+    if role not in PERSON_LIFETIMES:
+        raise PeacewatchError(
+            f"unknown role {role!r}: tokens are printed for fleet and officer (the lake and alerting roles "
+            "are the platform's own, kept in its kits)"
+        )
+    with pulsar_admin(settings) as admin:
+        spec = applied_spec(admin, name)
+        generation = current_generation(admin, name)
+    if spec is None or generation is None:
+        raise PeacewatchError(
+            f"{name!r} is not a force onboarded by peacewatch: `peacewatch tenants add {name}`"
+        )
+    lifetime = timedelta(days=expires_days) if expires_days else PERSON_LIFETIMES[role]
+    kind: RoleKind = "fleet" if role == "fleet" else "officer"
+    issued = mint_token(
+        secret_key(settings), role=role_name(spec.role(kind), generation), expires_in=lifetime
+    )
+    expiry = token_expiry(issued)
+    print(issued)
+    Console(stderr=True).print(
+        f"{role} token for {name}, expires {expiry:%Y-%m-%d %H:%M} UTC", highlight=False
+    )
+
+
+@app.command()
+def credentials(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Tenant"),
+    kit: str = typer.Option("analyst", help="analyst (read-only lake access, for notebooks and SQL clients)"),
+) -> None:
+    """Print the MinIO keys of a force's analyst kit as JSON (for notebooks and other SQL clients)."""
+    validate_tenant_name(name)
+    if kit != "analyst":
+        raise PeacewatchError(
+            "only the analyst kit is handed out: the others belong to the platform's processes"
+        )
+    creds = read_kit_credentials(ctx.obj, name, "analyst")
+    print(json.dumps({"access_key": creds.access_key, "secret_key": creds.secret_key,
+                      "endpoint": ctx.obj.minio.url, "bucket": ctx.obj.tenant_bucket(name)}))  # fmt: skip

@@ -1,37 +1,56 @@
-"""A tenant's place on MinIO: its bucket, and a user whose policy reaches that bucket only.
+"""A force's place on MinIO: its bucket, and three users whose policies reach that bucket only.
 
-The user's secret is generated here and kept owner-only in the state directory (on Kubernetes,
-a Secret); Spark sessions and sinks opened "as the tenant" read it from there.
+- `FORCE-lake` (the sink): read and write objects, never delete them;
+- `FORCE-analyst` (sql, analyze, notebooks): read only;
+- `FORCE-upkeep` (maintenance: compaction, checkpoints, vacuum): read, write and delete.
+Their secrets are generated here and written into the force's kits (platform.credentials),
+owner-only; on Kubernetes each kit becomes a Secret. This is the platform's work, done with
+MinIO's root user, which nothing else holds.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from minio import Minio
-from minio.credentials.providers import StaticProvider
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioAdminException
 from minio.minioadmin import MinioAdmin
 
-from peacewatch.lakehouse.lake import S3Credentials
-from peacewatch.platform.auth import secrets_dir, write_private
+from peacewatch.platform.credentials import (
+    MINIO_KITS,
+    Kit,
+    S3Credentials,
+    kit_dir,
+    platform_minio,
+    write_kit_credentials,
+)
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.stack.minio import minio_client
+from peacewatch.platform.stack.minio import minio_admin, minio_client
 
-__all__ = ["LakeAccess", "bucket_policy", "lake_credentials_for", "lake_user", "tenant_credentials"]
+__all__ = ["LakeAccess", "bucket_policy", "minio_user"]
+
+Access = Literal["read", "write", "maintain"]
+_ACCESS: dict[Kit, Access] = {"lake": "write", "analyst": "read", "upkeep": "maintain"}
+_READ = ["s3:GetObject"]
+_WRITE = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+_DELETE = ["s3:DeleteObject"]
 
 
-def lake_user(tenant: str) -> str:
-    return f"{tenant}-lake"
+def minio_user(tenant: str, kit: Kit) -> str:
+    return f"{tenant}-{kit}"
 
 
-def bucket_policy(bucket: str) -> dict[str, Any]:
-    """Read and write inside one bucket; nothing else (not even listing other buckets)."""
+def bucket_policy(bucket: str, access: Access) -> dict[str, Any]:
+    """One bucket only (not even listing other buckets); objects read, written or also deleted."""
+    actions = (
+        _READ
+        + (_WRITE if access in ("write", "maintain") else [])
+        + (_DELETE if access == "maintain" else [])
+    )
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -40,37 +59,9 @@ def bucket_policy(bucket: str) -> dict[str, Any]:
                 "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
                 "Resource": [f"arn:aws:s3:::{bucket}"],
             },
-            {
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                           "s3:ListMultipartUploadParts"],
-                "Resource": [f"arn:aws:s3:::{bucket}/*"],
-            },
+            {"Effect": "Allow", "Action": actions, "Resource": [f"arn:aws:s3:::{bucket}/*"]},
         ],
-    }  # fmt: skip
-
-
-def _credentials_file(settings: Settings, tenant: str) -> Path:
-    return secrets_dir(settings) / "tenants" / f"{tenant}-minio.json"
-
-
-def tenant_credentials(settings: Settings, tenant: str) -> S3Credentials:
-    """The tenant's own MinIO credentials (written by onboarding)."""
-    path = _credentials_file(settings, tenant)
-    if not path.exists():
-        raise PeacewatchError(
-            f"no MinIO credentials for tenant {tenant!r} in {path.parent}: onboard it with "
-            f"`peacewatch tenants add {tenant}`"
-        )
-    data = json.loads(path.read_text())
-    return S3Credentials(access_key=data["access_key"], secret_key=data["secret_key"])
-
-
-def lake_credentials_for(settings: Settings, tenant: str) -> S3Credentials | None:
-    """The credentials a tenant's sink or analysis uses; None means the platform's (or no MinIO)."""
-    if settings.lake_dir is not None or settings.lake_credentials == "platform":
-        return None
-    return tenant_credentials(settings, tenant)
+    }
 
 
 def _missing(exc: MinioAdminException) -> bool:
@@ -78,43 +69,41 @@ def _missing(exc: MinioAdminException) -> bool:
 
 
 class LakeAccess:
-    """Bucket, policy and user of tenants on one MinIO, as the MinIO root user."""
+    """Buckets, policies and users of forces on one MinIO, as the MinIO root user."""
 
     def __init__(self, settings: Settings) -> None:
-        m = settings.minio
         self.settings = settings
+        self.root = platform_minio(settings)
         self.s3: Minio = minio_client(settings)
-        self.admin = MinioAdmin(
-            endpoint=m.endpoint,
-            credentials=StaticProvider(m.access_key, m.secret_key.get_secret_value()),
-            region=m.region,
-            secure=False,
-        )
+        self.admin: MinioAdmin = minio_admin(settings)
 
     # -- what is there ------------------------------------------------------------------------
     def bucket_exists(self, tenant: str) -> bool:
         return bool(self.s3.bucket_exists(self.settings.tenant_bucket(tenant)))
 
-    def policy(self, tenant: str) -> dict[str, Any] | None:
+    def policy(self, tenant: str, kit: Kit) -> dict[str, Any] | None:
         try:
-            return dict(json.loads(self.admin.policy_info(lake_user(tenant))))
+            return dict(json.loads(self.admin.policy_info(minio_user(tenant, kit))))
         except MinioAdminException as exc:
             if _missing(exc):
                 return None
             raise
 
-    def user_policy(self, tenant: str) -> str | None:
-        """The policy attached to the tenant's user, '' if none, None if there is no user."""
+    def wanted_policy(self, tenant: str, kit: Kit) -> dict[str, Any]:
+        return bucket_policy(self.settings.tenant_bucket(tenant), _ACCESS[kit])
+
+    def user_policy(self, tenant: str, kit: Kit) -> str | None:
+        """The policy attached to the kit's user, '' if none, None if there is no user."""
         try:
-            info = json.loads(self.admin.user_info(lake_user(tenant)))
+            info = json.loads(self.admin.user_info(minio_user(tenant, kit)))
         except MinioAdminException as exc:
             if _missing(exc):
                 return None
             raise
         return str(info.get("policyName") or "")
 
-    def has_credentials(self, tenant: str) -> bool:
-        return bool(_credentials_file(self.settings, tenant).exists())
+    def has_credentials(self, tenant: str, kit: Kit) -> bool:
+        return (kit_dir(self.settings, tenant, kit) / "minio.json").exists()
 
     def object_count(self, tenant: str, *, outside: str = "", limit: int = 1000) -> int:
         """Objects in the tenant's bucket (not counting those under the prefix `outside`)."""
@@ -133,27 +122,28 @@ class LakeAccess:
     def create_bucket(self, tenant: str) -> None:
         self.s3.make_bucket(self.settings.tenant_bucket(tenant))
 
-    def put_policy(self, tenant: str) -> None:
-        self.admin.policy_add(lake_user(tenant), policy=bucket_policy(self.settings.tenant_bucket(tenant)))
+    def put_policy(self, tenant: str, kit: Kit) -> None:
+        self.admin.policy_add(minio_user(tenant, kit), policy=self.wanted_policy(tenant, kit))
 
-    def put_user(self, tenant: str) -> None:
-        """(Re)create the user with a new secret, attach its policy, keep the secret owner-only."""
+    def put_user(self, tenant: str, kit: Kit) -> None:
+        """(Re)create the kit's user with a new secret, attach its policy, write the kit."""
+        user = minio_user(tenant, kit)
         secret = secrets.token_urlsafe(30)
-        self.admin.user_add(lake_user(tenant), secret)
-        self.admin.policy_set(lake_user(tenant), user=lake_user(tenant))
-        body = json.dumps({"access_key": lake_user(tenant), "secret_key": secret}).encode()
-        write_private(_credentials_file(self.settings, tenant), body)
+        self.admin.user_add(user, secret)
+        self.admin.policy_set(user, user=user)
+        write_kit_credentials(self.settings, tenant, kit, S3Credentials(access_key=user, secret_key=secret))
 
     def remove(self, tenant: str) -> list[str]:
-        """Drop the user, the policy, every object and the bucket."""
+        """Drop the users, the policies, every object and the bucket."""
         done = []
-        if self.user_policy(tenant) is not None:
-            self.admin.user_remove(lake_user(tenant))
-            done.append(f"MinIO user {lake_user(tenant)}")
-        if self.policy(tenant) is not None:
-            self.admin.policy_remove(lake_user(tenant))
-            done.append(f"MinIO policy {lake_user(tenant)}")
-        _credentials_file(self.settings, tenant).unlink(missing_ok=True)
+        for kit in MINIO_KITS:
+            user = minio_user(tenant, kit)
+            if self.user_policy(tenant, kit) is not None:
+                self.admin.user_remove(user)
+                done.append(f"MinIO user {user}")
+            if self.policy(tenant, kit) is not None:
+                self.admin.policy_remove(user)
+                done.append(f"MinIO policy {user}")
         bucket = self.settings.tenant_bucket(tenant)
         if self.bucket_exists(tenant):
             objects = (DeleteObject(o.object_name) for o in self.s3.list_objects(bucket, recursive=True)

@@ -9,6 +9,7 @@ unit-tested apart from the broker.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,15 +24,25 @@ from peacewatch.functions.decision import AlertConfig
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.upkeep import open_table
+from peacewatch.platform.auth import (
+    KIT_LIFETIMES,
+    mint_token,
+    new_generation,
+    role_name,
+    secret_key,
+    token_needs_renewal,
+)
+from peacewatch.platform.clients import kit_admin
 from peacewatch.platform.contract import Alert, Report
-from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
+from peacewatch.platform.credentials import MINIO_KITS, TOKEN_KITS, Kit, kit_dir, secrets_dir, write_kit_token
+from peacewatch.platform.errors import PeacewatchError, PulsarAdminError, TenantNotOurs
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY
 from peacewatch.platform.topics import LAKE_SUBSCRIPTION, NAMESPACE, TenantTopics
-from peacewatch.tenants.lake_access import LakeAccess, lake_user
+from peacewatch.tenants.lake_access import LakeAccess, minio_user
 from peacewatch.tenants.provisioning import provision_topics
-from peacewatch.tenants.spec import TenantSpec, spec_from_json
+from peacewatch.tenants.spec import RoleKind, TenantSpec, spec_from_json
 
 __all__ = [
     "SPEC_PROPERTY",
@@ -47,12 +58,28 @@ __all__ = [
 ]
 
 SPEC_PROPERTY = "peacewatch.spec"
+# The force's onboarding generation: part of its role names, new after a removal.
+GENERATION_PROPERTY = "peacewatch.generation"
+_MAY = {"lake": "read/write", "analyst": "read", "upkeep": "read/write/delete"}
 _MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Exactly:
+    """A wanted value that must match exactly (grants: an extra role is a leak, not a detail)."""
+
+    value: Any
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 def same(current: Any, wanted: Any) -> bool:
     """Does what is there satisfy what is wanted? Mappings: every wanted key matches (the broker
-    adds fields of its own); lists compare as sets (order is not meaningful in roles or actions)."""
+    adds fields of its own); lists compare as sets (order is not meaningful in roles or actions);
+    Exactly(...) must be equal."""
+    if isinstance(wanted, Exactly):
+        return isinstance(current, Exactly) and current.value == wanted.value
     if isinstance(wanted, dict):
         return isinstance(current, dict) and all(same(current.get(k), v) for k, v in wanted.items())
     if isinstance(wanted, list):
@@ -104,16 +131,27 @@ def namespace_policies(spec: TenantSpec, settings: Settings) -> dict[str, Any]:
     }
 
 
-def topic_permissions(spec: TenantSpec) -> dict[str, dict[str, list[str]]]:
-    """Topic -> role -> actions. Drones only produce reports; officers only follow alerts and
-    the alert log; the sink reads reports and alerts and dead-letters; analysts get no topic. Pure."""
+def topic_permissions(spec: TenantSpec, generation: str) -> dict[str, dict[str, list[str]]]:
+    """Topic -> role -> actions, exactly (any other role is revoked). Drones only produce reports;
+    officers only follow alerts and the alert log; the sink reads reports and alerts and
+    dead-letters; the alert function reads reports and writes alerts, the alert log and dead
+    letters; analysts get no topic (they read the lake). Pure."""
     t = TenantTopics(spec.name)
+
+    def r(kind: RoleKind) -> str:
+        return role_name(spec.role(kind), generation)
+
     return {
-        t.reports: {spec.role("fleet"): ["produce"], spec.role("lake"): ["consume"]},
-        t.alerts: {spec.role("officer"): ["consume"], spec.role("lake"): ["consume"]},
-        t.alert_log: {spec.role("officer"): ["consume"]},
-        t.dlq: {spec.role("lake"): ["produce"]},
+        t.reports: {r("fleet"): ["produce"], r("lake"): ["consume"], r("alerting"): ["consume"]},
+        t.alerts: {r("officer"): ["consume"], r("lake"): ["consume"], r("alerting"): ["produce"]},
+        t.alert_log: {r("officer"): ["consume"], r("alerting"): ["produce"]},
+        t.dlq: {r("lake"): ["produce"], r("alerting"): ["produce"]},
     }
+
+
+def namespace_permissions(spec: TenantSpec, generation: str) -> dict[str, list[str]]:
+    """Role -> namespace actions: the alerting role may run functions there (its own). Pure."""
+    return {role_name(spec.role("alerting"), generation): ["functions"]}
 
 
 def _set_policy(admin: PulsarAdmin, namespace: str, name: str, value: Any) -> Callable[[], None]:
@@ -123,6 +161,93 @@ def _set_policy(admin: PulsarAdmin, namespace: str, name: str, value: Any) -> Ca
         )
     method = "PUT" if name in ("schemaCompatibilityStrategy", "offloadThreshold") else "POST"
     return lambda: admin.set_namespace_policy(namespace, name, value, method=method)
+
+
+def _normalised(grants: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {role: sorted(actions) for role, actions in grants.items()}
+
+
+def _topic_only(
+    effective: dict[str, list[str]], namespace_level: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """A topic's own grants: the broker lists them merged with the namespace's."""
+    out = {}
+    for role, actions in effective.items():
+        own = sorted(set(actions) - set(namespace_level.get(role, [])))
+        if own:
+            out[role] = own
+    return out
+
+
+def _set_topic_grants(
+    admin: PulsarAdmin, topic: str, wanted: dict[str, list[str]], current: dict[str, list[str]]
+) -> None:
+    for role in set(current) - set(wanted):  # an older generation's role, or one set by hand
+        admin.revoke_topic_permission(topic, role=role)
+    for role, actions in wanted.items():
+        if current.get(role) != sorted(actions):
+            admin.grant_topic_permission(topic, role=role, actions=actions)
+
+
+def _set_namespace_grants(
+    admin: PulsarAdmin, namespace: str, wanted: dict[str, list[str]], current: dict[str, list[str]]
+) -> None:
+    for role in set(current) - set(wanted):
+        admin.revoke_namespace_permission(namespace, role=role)
+    for role, actions in wanted.items():
+        if current.get(role) != sorted(actions):
+            admin.grant_namespace_permission(namespace, role=role, actions=actions)
+
+
+def _policy_statements(policy: dict[str, Any] | None) -> Exactly | None:
+    if policy is None:
+        return None
+    statements = sorted(
+        (
+            s.get("Effect", "Allow"),
+            tuple(sorted(_as_list(s.get("Action")))),
+            tuple(sorted(_as_list(s.get("Resource")))),
+        )
+        for s in policy.get("Statement", [])
+    )
+    return Exactly(statements)
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _kit_token_state(settings: Settings, tenant: str, kit: Kit, role: str) -> str:
+    import jwt
+
+    path = kit_dir(settings, tenant, kit) / "token"
+    if not path.exists():
+        return "missing"
+    token = path.read_text().strip()
+    try:
+        claims = jwt.decode(token, secret_key(settings), algorithms=["HS256"], options={"verify_exp": False})
+    except jwt.PyJWTError:
+        return "signed with another key"
+    if claims.get("sub") != role:
+        return f"for {claims.get('sub')}"
+    if token_needs_renewal(token, lifetime=KIT_LIFETIMES[kit]):
+        return "due for renewal"
+    return "current"
+
+
+def _write_kit_token(settings: Settings, tenant: str, kit: Kit, role: str) -> None:
+    token = mint_token(secret_key(settings), role=role, expires_in=KIT_LIFETIMES[kit])
+    write_kit_token(settings, tenant, kit, token)
+
+
+def current_generation(admin: PulsarAdmin, tenant: str) -> str | None:
+    """The force's onboarding generation, if it is onboarded."""
+    try:
+        props = admin.get_namespace_policy_or_none(f"{tenant}/{NAMESPACE}", "properties") or {}
+    except PulsarAdminError:
+        return None
+    value = props.get(GENERATION_PROPERTY)
+    return str(value) if value else None
 
 
 def applied_spec(admin: PulsarAdmin, tenant: str) -> TenantSpec | None:
@@ -150,6 +275,7 @@ def plan_steps(
     ns = f"{tenant}/{NAMESPACE}"
     topics = TenantTopics(tenant)
     steps: list[Step] = []
+    generation = current_generation(admin, tenant) or new_generation()
     clusters = admin.clusters()
     info = admin.get_tenant(tenant)
     wanted_tenant = {"adminRoles": spec.admin_roles, "allowedClusters": clusters}
@@ -173,34 +299,57 @@ def plan_steps(
     for name, value in namespace_policies(spec, settings).items():
         current = admin.get_namespace_policy_or_none(ns, name) if ns_exists else None
         steps.append(Step(f"{name} on {ns}", current, value, _set_policy(admin, ns, name, value)))
-    for topic, grants in topic_permissions(spec).items():
-        current_grants = admin.topic_permissions(topic) if ns_exists else {}
-        for role, actions in grants.items():
-            steps.append(Step(
-                f"{role} may {'/'.join(actions)} {TenantTopics.local_name(topic)}",
-                current_grants.get(role), actions,
-                partial(admin.grant_topic_permission, topic, role=role, actions=actions),
-            ))  # fmt: skip
+    ns_level = _normalised(admin.namespace_permissions(ns)) if ns_exists else {}
+    for topic, grants in topic_permissions(spec, generation).items():
+        current_grants = _topic_only(admin.topic_permissions(topic), ns_level) if ns_exists else {}
+        steps.append(Step(
+            f"permissions on {TenantTopics.local_name(topic)}: "
+            + ", ".join(f"{role} {'/'.join(a)}" for role, a in grants.items()),
+            Exactly(current_grants), Exactly(_normalised(grants)),
+            partial(_set_topic_grants, admin, topic, grants, current_grants),
+        ))  # fmt: skip
+    ns_grants = namespace_permissions(spec, generation)
+    current_ns = (
+        {r: a for r, a in _normalised(admin.namespace_permissions(ns)).items() if r.startswith(tenant)}
+        if ns_exists
+        else {}
+    )
+    steps.append(Step(
+        f"{', '.join(ns_grants)} may run functions in {ns}", Exactly(current_ns),
+        Exactly(_normalised(ns_grants)),
+        partial(_set_namespace_grants, admin, ns, ns_grants, current_ns),
+    ))  # fmt: skip
 
-    # MinIO: the bucket (lake + offloaded ledgers), a policy for it alone, a user holding it.
+    # MinIO: the bucket (lake + offloaded ledgers); per kit a policy for it alone and a user.
     bucket = settings.tenant_bucket(tenant)
     steps.append(
         Step(f"MinIO bucket {bucket}", lake.bucket_exists(tenant), True, lambda: lake.create_bucket(tenant))
     )
-    steps.append(Step(
-        f"MinIO policy {lake_user(tenant)} (only {bucket})", lake.policy(tenant) is not None, True,
-        lambda: lake.put_policy(tenant),
-    ))  # fmt: skip
-    steps.append(Step(
-        f"MinIO user {lake_user(tenant)} with its credentials",
-        {"policy": lake.user_policy(tenant), "credentials": lake.has_credentials(tenant)},
-        {"policy": lake_user(tenant), "credentials": True},
-        lambda: lake.put_user(tenant),
-    ))  # fmt: skip
+    for kit in MINIO_KITS:
+        user = minio_user(tenant, kit)
+        steps.append(Step(
+            f"MinIO policy {user} ({_MAY[kit]} {bucket})",
+            _policy_statements(lake.policy(tenant, kit)), _policy_statements(lake.wanted_policy(tenant, kit)),
+            partial(lake.put_policy, tenant, kit),
+        ))  # fmt: skip
+        steps.append(Step(
+            f"MinIO user {user}, its keys in the {kit} kit",
+            {"policy": lake.user_policy(tenant, kit), "credentials": lake.has_credentials(tenant, kit)},
+            {"policy": user, "credentials": True},
+            partial(lake.put_user, tenant, kit),
+        ))  # fmt: skip
+    # Token kits: re-issued when missing, for another role or generation, or past half their life.
+    for kit in TOKEN_KITS:
+        role = role_name(spec.role(kit), generation)  # type: ignore[arg-type]
+        steps.append(Step(
+            f"{kit} kit token ({role}, {KIT_LIFETIMES[kit].days} days)",
+            _kit_token_state(settings, tenant, kit, role), "current",
+            partial(_write_kit_token, settings, tenant, kit, role),
+        ))  # fmt: skip
     bucket_there = lake.bucket_exists(tenant)
     models: dict[str, type[BaseModel]] = {"reports": Report, "alerts": Alert}
     for table_name in TABLES:
-        where = lake_table(settings, tenant=tenant, name=table_name)
+        where = lake_table(settings, tenant=tenant, name=table_name, credentials=lake.root)
         model = models[table_name]
         there = bucket_there and open_table(where) is not None
         steps.append(Step(
@@ -211,9 +360,12 @@ def plan_steps(
 
     # The alert function, deployed last: its inputs, outputs and permissions exist by then.
     if with_function:
-        steps.append(_function_step(settings, admin, spec, ns_exists=ns_exists, console=console))
+        alerting_token = next(s for s in steps if s.what.startswith("alerting kit token"))
+        steps.append(_function_step(settings, admin, spec, ns_exists=ns_exists, console=console,
+                                    token_current=not alerting_token.needed))  # fmt: skip
+    # The generation is recorded with the spec: the roles above are named after it.
     current_props = admin.get_namespace_policy_or_none(ns, "properties") if ns_exists else None
-    wanted_props = {SPEC_PROPERTY: spec.model_dump_json()}
+    wanted_props = {SPEC_PROPERTY: spec.model_dump_json(), GENERATION_PROPERTY: generation}
     steps.append(Step(
         "spec recorded on the namespace", current_props, wanted_props,
         lambda: admin.set_namespace_policy(ns, "properties", wanted_props, method="PUT"),
@@ -240,14 +392,17 @@ def _subscribed(admin: PulsarAdmin, topic: str) -> bool:
 
 
 def _function_step(
-    settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ns_exists: bool, console: Console | None
-) -> Step:
+    settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ns_exists: bool, console: Console | None,
+    token_current: bool,
+) -> Step:  # fmt: skip
     tenant = spec.name
     fn = admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME) if ns_exists else None
     a = spec.alerting
     current_fn = None if fn is None else {
         "userConfig": fn.get("userConfig"), "parallelism": fn.get("parallelism"),
         "retainOrdering": fn.get("retainOrdering"), "logTopic": fn.get("logTopic"),
+        # A renewed alerting token reaches the instances only through a redeploy.
+        "token": "current" if token_current else "renewed",
     }  # fmt: skip
     reports = TenantTopics(tenant).reports
     # The function keys its dead letters by the reports topic's identity: a recreated topic
@@ -264,13 +419,25 @@ def _function_step(
         "parallelism": a.parallelism,
         "retainOrdering": True,
         "logTopic": None,
+        "token": "current",
     }
     return Step(
         f"alert function (threshold {a.threshold}, cooldown {a.cooldown_s:g}s, parallelism {a.parallelism})",
         current_fn, wanted_fn,
-        lambda: deploy_alerting(settings, admin, tenant=tenant, parallelism=a.parallelism, console=console,
-                                config=AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s)),
+        partial(_deploy_as_alerting, settings, tenant, a.parallelism, console,
+                AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s)),
     )  # fmt: skip
+
+
+def _deploy_as_alerting(
+    settings: Settings, tenant: str, parallelism: int, console: Console | None, config: AlertConfig
+) -> None:
+    # Deployed with the force's alerting token, not the platform's: the worker hands the
+    # deployer's token to the function's instances, which then hold that role's rights only.
+    with kit_admin(settings, tenant=tenant, kit="alerting") as as_force:
+        deploy_alerting(
+            settings, as_force, tenant=tenant, parallelism=parallelism, console=console, config=config
+        )
 
 
 def _provision(admin: PulsarAdmin, spec: TenantSpec, *, current_partitions: int) -> None:
@@ -295,6 +462,10 @@ def apply_steps(steps: list[Step], *, on_step: Callable[[Step], None] = lambda _
     return done
 
 
+# Pulsar's own tenants (and the functions worker's): never ours to remove, whatever is asked.
+SYSTEM_TENANTS = frozenset({"public", "pulsar", "sample"})
+
+
 def held_data(settings: Settings, admin: PulsarAdmin, lake: LakeAccess, *, tenant: str) -> dict[str, int]:
     """What a tenant still holds: bytes in its topics, rows in its Delta tables, and other objects in
     its bucket (offloaded ledgers). An onboarded but unused force holds nothing."""
@@ -305,7 +476,7 @@ def held_data(settings: Settings, admin: PulsarAdmin, lake: LakeAccess, *, tenan
     rows = 0
     if lake.bucket_exists(tenant):
         for name in TABLES:
-            table = open_table(lake_table(settings, tenant=tenant, name=name))
+            table = open_table(lake_table(settings, tenant=tenant, name=name, credentials=lake.root))
             rows += table.count() if table is not None else 0
     return {
         "topic_bytes": stored,
@@ -314,23 +485,62 @@ def held_data(settings: Settings, admin: PulsarAdmin, lake: LakeAccess, *, tenan
     }
 
 
+def _held_text(tenant: str, held: dict[str, int]) -> str:
+    return (
+        f"{tenant!r} holds data ({held['topic_bytes']:,} bytes in its topics, {held['lake_rows']:,} rows in "
+        f"its lake, {held['other_objects']:,} offloaded objects)"
+    )
+
+
 def remove_tenant(
     settings: Settings, admin: PulsarAdmin, lake: LakeAccess, *, tenant: str, purge: bool
 ) -> list[str]:
-    """Take a force off the platform. Without `purge`, refuses while it still holds any data."""
+    """Take a force off the platform. Only forces peacewatch onboarded (their spec is recorded on
+    their namespace), never Pulsar's own tenants. Without `purge`, refuses while the force holds
+    any data - checked again after its producers are fenced off, right before deleting."""
+    if tenant in SYSTEM_TENANTS:
+        raise TenantNotOurs(f"{tenant!r} is one of Pulsar's own tenants: peacewatch never removes it")
+    exists = admin.get_tenant(tenant) is not None
+    spec = applied_spec(admin, tenant) if exists else None
+    generation = current_generation(admin, tenant) if exists else None
+    if exists and spec is None:
+        raise TenantNotOurs(
+            f"tenant {tenant!r} was not onboarded by peacewatch (no recorded spec on {tenant}/{NAMESPACE}): "
+            "nothing removed; remove it with Pulsar's own tools if you mean to"
+        )
     held = held_data(settings, admin, lake, tenant=tenant)
     if not purge and any(held.values()):
         raise PeacewatchError(
-            f"tenant {tenant!r} still holds data ({held['topic_bytes']:,} bytes in its topics, "
-            f"{held['lake_rows']:,} rows in its lake, {held['other_objects']:,} offloaded objects): "
-            "nothing removed; re-run with --purge to delete it for good"
+            _held_text(tenant, held) + ": nothing removed; re-run with --purge to delete it for good"
         )
     done = []
-    if admin.get_tenant(tenant) is not None:
+    if exists:
+        assert spec is not None
+        ns = f"{tenant}/{NAMESPACE}"
+        grants = topic_permissions(spec, generation or "")
+        # Fence: nobody may produce any more, and connected clients are dropped (they reconnect
+        # and are refused). Whatever arrived before the fence is counted below.
+        for topic in grants:
+            for role in _normalised(admin.topic_permissions(topic)):
+                admin.revoke_topic_permission(topic, role=role)
+        admin.unload_namespace(ns)
         if admin.delete_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME):
             done.append(f"alert function of {tenant}")
+        held = held_data(settings, admin, lake, tenant=tenant)
+        if not purge and any(held.values()):
+            for topic, wanted in grants.items():  # put the force back as it was (function: `tenants apply`)
+                _set_topic_grants(admin, topic, wanted, {})
+            raise PeacewatchError(
+                _held_text(tenant, held)
+                + " - it arrived while removing: nothing deleted (permissions restored; redeploy its "
+                "alert function with `peacewatch tenants apply`); re-run with --purge to delete it"
+            )
         admin.delete_tenant(tenant, force=True)
         done.append(f"Pulsar tenant {tenant} with its namespace and topics")
     # Holding no data, its bucket only has empty tables left: it goes too.
     done.extend(lake.remove(tenant))
+    kits = secrets_dir(settings) / "forces" / tenant
+    if kits.exists():
+        shutil.rmtree(kits)
+        done.append(f"credential kits of {tenant}")
     return done

@@ -9,12 +9,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from peacewatch.platform.auth import TenantRole, role_name
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.topics import validate_tenant_name
 
-__all__ = ["RetentionSpec", "TenantSpec", "load_spec", "spec_from_json"]
+__all__ = ["RetentionSpec", "RoleKind", "TenantSpec", "load_spec", "spec_from_json"]
 
+RoleKind = Literal["fleet", "officer", "lake", "alerting"]
 SchemaCompatibility = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FULL", "FULL_TRANSITIVE"]
 
 
@@ -43,12 +43,13 @@ class AlertingSpec(_Spec):
 
 
 class RolesSpec(_Spec):
-    """Role names the broker authorises (the `sub` of their tokens). Default: {tenant}-{role}."""
+    """Base names of the force's roles (default {tenant}-{role}). The broker knows each with the
+    force's onboarding generation appended (`north-precinct-officer.3fa9c1`)."""
 
     fleet: str | None = None
     officer: str | None = None
-    analyst: str | None = None
     lake: str | None = None
+    alerting: str | None = None
 
 
 _REFUSED = {
@@ -89,8 +90,9 @@ class TenantSpec(_Spec):
                     raise ValueError(f"{key} is not supported: {why}")
         return data
 
-    def role(self, role: TenantRole) -> str:
-        return getattr(self.roles, role) or role_name(self.name, role)
+    def role(self, role: RoleKind) -> str:
+        """The role's base name (without the generation)."""
+        return getattr(self.roles, role) or f"{self.name}-{role}"
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
@@ -125,4 +127,6 @@ def spec_from_json(text: str) -> TenantSpec:
     data = json.loads(text)
     for key in _REFUSED:
         data.pop(key, None)
+    if isinstance(data.get("roles"), dict):
+        data["roles"].pop("analyst", None)  # analysts use the lake only: no Pulsar role any more
     return TenantSpec.model_validate(data)

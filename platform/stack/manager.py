@@ -11,7 +11,7 @@ from rich.console import Console
 from peacewatch.platform.errors import StackError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_minio, ensure_pulsar, minio_binary, pulsar_home
-from peacewatch.platform.stack.minio import MinioRunner
+from peacewatch.platform.stack.minio import MinioRunner, ensure_offload_identity
 from peacewatch.platform.stack.process import ManagedProcess, port_open
 from peacewatch.platform.stack.pulsar import PulsarRunner
 
@@ -59,8 +59,10 @@ class Stack:
         pulsar = self._pulsar()
         m, p = self.settings.minio, self.settings.pulsar
         self._start(minio, ports=[(m.host, m.port), (m.host, m.console_port)])
-        self._start(pulsar, ports=[(p.host, p.broker_port), (p.host, p.web_port)])
         self._wait(minio, timeout_s=m.startup_timeout_s)
+        # The broker offloads with an identity of its own, never with MinIO's root.
+        ensure_offload_identity(self.settings)
+        self._start(pulsar, ports=[(p.host, p.broker_port), (p.host, p.web_port)])
         self._wait(pulsar, timeout_s=p.startup_timeout_s)
         self.console.print(f"Logs: {self.settings.logs_dir}")
         return self.status()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,17 @@ from peacewatch.platform.auth import (
     superuser_token,
     superuser_token_path,
 )
+from peacewatch.platform.errors import StackError
 from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.minio import offload_credentials
 from peacewatch.platform.stack.process import ManagedProcess
+from peacewatch.platform.stack.sandbox import available as sandbox_unavailable
+from peacewatch.platform.stack.sandbox import wrapper_script
 
 # Class names, not secrets.
 _TOKEN_PROVIDER = "org.apache.pulsar.broker.authentication.AuthenticationProviderToken"  # noqa: S105
 _TOKEN_CLIENT = "org.apache.pulsar.client.impl.auth.AuthenticationToken"  # noqa: S105
+_CLEARTEXT_FUNCTION_AUTH = "org.apache.pulsar.functions.auth.ClearTextFunctionTokenAuthProvider"
 
 __all__ = ["PulsarRunner"]
 
@@ -115,7 +121,34 @@ class PulsarRunner:
             "properties": {"tokenSecretKey": f"file://{secret_key_path(self.settings)}"},
             "brokerClientAuthenticationPlugin": _TOKEN_CLIENT,
             "brokerClientAuthenticationParameters": f"file://{superuser_token_path(self.settings)}",
+            # Instances authenticate with the token of whoever deployed the function (a force's
+            # alerting role, a force admin), not with the worker's superuser token file.
+            "functionAuthProviderClassName": _CLEARTEXT_FUNCTION_AUTH,
         }
+
+    def sandbox_dir(self) -> Path:
+        return self.dir / "sandbox"
+
+    def write_sandbox(self) -> Path | None:
+        """The `python3` the worker starts instances with (None: sandbox turned off)."""
+        if not self.settings.pulsar.function_sandbox:
+            return None
+        why = sandbox_unavailable()
+        if why is not None:
+            raise StackError(
+                f"cannot sandbox function instances: {why}. Fix that, or set "
+                "PEACEWATCH_PULSAR__FUNCTION_SANDBOX=false (then a force admin's function can read the "
+                "platform's keys)"
+            )
+        state = self.settings.state_dir.resolve()
+        # Every stack's state when they share a root (~/.local/state/peacewatch*), else this one.
+        hide = [state.parent if state.parent.name == "state" else state]
+        script = self.sandbox_dir() / "python3"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        unshare = shutil.which("unshare") or "unshare"
+        script.write_text(wrapper_script(python=Path(sys.executable), hide=hide, unshare=unshare))
+        script.chmod(0o755)
+        return script.parent
 
     def render_config(self) -> tuple[Path, Path]:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
@@ -157,12 +190,14 @@ class PulsarRunner:
     def start(self) -> int:
         broker, worker = self.render_config()
         home = self.home_overlay()
+        sandbox = self.write_sandbox()
         p = self.settings.pulsar
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         env = {
             **os.environ,
-            # The functions worker starts Python instances with `python3` from PATH: ours, so
-            # they run in this project's environment (pulsar-client, peacewatch installed).
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            # The functions worker starts Python instances with `python3` from PATH: ours (the
+            # sandbox wrapper around this project's interpreter, with pulsar-client installed).
+            "PATH": f"{sandbox}{os.pathsep}{path}" if sandbox else path,
             "PULSAR_LOG_DIR": str(self.settings.logs_dir),
             "PULSAR_MEM": f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.direct_memory}",
             "PULSAR_STANDALONE_CONF": str(broker),
@@ -170,12 +205,9 @@ class PulsarRunner:
             # functions) only runs with it; the RocksDB default would leave state disabled.
             "PULSAR_STANDALONE_USE_ZOOKEEPER": "1",
             # Tiered storage authenticates to MinIO from the environment, never from namespace
-            # policies a tenant admin can read: the generic S3 driver reads ACCESS_KEY_*,
-            # the aws-s3 driver the AWS_* chain.
-            "ACCESS_KEY_ID": self.settings.minio.access_key,
-            "ACCESS_KEY_SECRET": self.settings.minio.secret_key.get_secret_value(),
-            "AWS_ACCESS_KEY_ID": self.settings.minio.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.settings.minio.secret_key.get_secret_value(),
+            # policies a tenant admin can read: the generic S3 driver reads ACCESS_KEY_*. It is
+            # the offload identity's (forces' buckets, objects only), not MinIO's root.
+            **self._offload_env(),
         }
         cmd = [
             str(home / "bin" / "pulsar"),
@@ -194,6 +226,12 @@ class PulsarRunner:
             str(p.stream_storage_port),
         ]
         return self.process.start(cmd, env=env, cwd=self.dir)
+
+    def _offload_env(self) -> dict[str, str]:
+        creds = offload_credentials(self.settings)
+        if creds is None:
+            return {}
+        return {"ACCESS_KEY_ID": creds.access_key, "ACCESS_KEY_SECRET": creds.secret_key}
 
     def health(self) -> dict[str, Any]:
         """Broker admin API and functions worker both answering."""

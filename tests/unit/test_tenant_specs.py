@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
@@ -11,12 +12,20 @@ from peacewatch.platform.auth import (
     SUPERUSER_ROLE,
     ensure_secret_key,
     mint_token,
-    role_token,
+    secret_key,
     superuser_token,
+    token_expiry,
+    token_needs_renewal,
 )
-from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.errors import PeacewatchError, TokenError
 from peacewatch.platform.settings import Settings
-from peacewatch.tenants.onboarding import namespace_policies, same, topic_permissions
+from peacewatch.tenants.onboarding import (
+    Exactly,
+    namespace_permissions,
+    namespace_policies,
+    same,
+    topic_permissions,
+)
 from peacewatch.tenants.spec import OffloadSpec, RolesSpec, TenantSpec, load_spec
 
 EXAMPLES = Path(__file__).parents[2] / "tenants" / "examples"
@@ -88,34 +97,61 @@ def test_wanted_policies_follow_the_spec() -> None:
 
 def test_permissions_give_each_role_only_its_job() -> None:
     spec = TenantSpec(name="east-force", display_name="East", roles=RolesSpec(officer="east-desk"))
-    grants = topic_permissions(spec)
+    grants = topic_permissions(spec, "g1")
     by_role: dict[str, set[tuple[str, str]]] = {}
     for topic, roles in grants.items():
         for role, actions in roles.items():
             by_role.setdefault(role, set()).update((topic.rsplit("/", 1)[1], a) for a in actions)
-    assert by_role["east-force-fleet"] == {("reports", "produce")}
-    assert by_role["east-desk"] == {("alerts", "consume"), ("alert-log", "consume")}
-    assert by_role["east-force-lake"] == {
+    assert by_role["east-force-fleet.g1"] == {("reports", "produce")}
+    assert by_role["east-desk.g1"] == {("alerts", "consume"), ("alert-log", "consume")}
+    assert by_role["east-force-lake.g1"] == {
         ("reports", "consume"),
         ("alerts", "consume"),
         ("reports-dlq", "produce"),
     }
-    assert "east-force-analyst" not in by_role  # analysts read the lake, not topics
+    assert by_role["east-force-alerting.g1"] == {
+        ("reports", "consume"), ("alerts", "produce"), ("alert-log", "produce"), ("reports-dlq", "produce"),
+    }  # fmt: skip
+    assert not any("analyst" in role for role in by_role)  # analysts read the lake, not topics
     assert all(t.startswith("persistent://east-force/drones/") for t in grants)
+    assert namespace_permissions(spec, "g1") == {"east-force-alerting.g1": ["functions"]}
+    # A new onboarding generation: none of the old roles is granted anything.
+    later = {r for roles in topic_permissions(spec, "g2").values() for r in roles}
+    assert not later & set(by_role)
 
 
-def test_tokens_carry_the_role_and_are_signed_with_the_stack_key(tmp_path: Path) -> None:
+def test_exact_grants_see_an_extra_role_as_a_difference() -> None:
+    wanted = {"a.g2": ["consume"]}
+    assert same(Exactly({"a.g2": ["consume"]}), Exactly(wanted))
+    assert not same(Exactly({"a.g2": ["consume"], "a.g1": ["consume"]}), Exactly(wanted))
+
+
+def test_tokens_expire_and_the_platform_token_is_signed_with_the_stack_key(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
-    with pytest.raises(PeacewatchError, match="stack up"):
-        role_token(settings, tenant="east-force", role="fleet")
+    with pytest.raises(TokenError, match="stack up"):
+        secret_key(settings)
     key = ensure_secret_key(settings)
     assert len(key) == 32
     assert (tmp_path / "secrets" / "pulsar-token-secret.key").stat().st_mode & 0o777 == 0o600
     assert ensure_secret_key(settings) == key  # generated once
-    token = role_token(settings, tenant="east-force", role="officer")
-    assert jwt.decode(token, key, algorithms=["HS256"]) == {"sub": "east-force-officer"}
-    assert jwt.decode(superuser_token(settings) or "", key, algorithms=["HS256"])["sub"] == SUPERUSER_ROLE
+    claims = jwt.decode(superuser_token(settings) or "", key, algorithms=["HS256"])
+    assert claims["sub"] == SUPERUSER_ROLE
+    assert claims["exp"] > claims["iat"]  # even the platform's own token expires
+    officer = mint_token(key, role="east-force-officer.g1", expires_in=timedelta(hours=12))
+    assert token_expiry(officer) is not None
+    assert not token_needs_renewal(officer, lifetime=timedelta(hours=12))
+    assert token_needs_renewal(officer, lifetime=timedelta(days=2))  # past half of a 2-day life
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(mint_token(b"another key entirely, 32 bytes!!", role="x"), key, algorithms=["HS256"])
-    with pytest.raises(PeacewatchError, match="unknown role"):
-        role_token(settings, tenant="east-force", role="chief")  # type: ignore[arg-type]
+        jwt.decode(
+            mint_token(b"another key entirely, 32 bytes!!", role="x", expires_in=None),
+            key,
+            algorithms=["HS256"],
+        )
+
+
+def test_a_lost_key_beside_a_token_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    ensure_secret_key(settings)
+    (tmp_path / "secrets" / "pulsar-token-secret.key").unlink()
+    with pytest.raises(TokenError, match="rotate-key"):
+        ensure_secret_key(settings)  # not a new key that makes every token in use worthless

@@ -1,0 +1,121 @@
+"""The sandbox a Python function instance runs in on the local stack.
+
+The functions worker starts each instance as a child process: by default it would inherit the
+broker's environment and see every file the broker sees - the token signing key, the
+platform's tokens, MinIO's data (every force's lake), BookKeeper's ledgers. A force admin may
+deploy functions, so that would hand them everything. The worker finds `python3` on its PATH;
+ours is a wrapper (`wrapper_script`) that starts the real interpreter through this module
+inside new mount and PID namespaces (util-linux `unshare`), with:
+- an empty environment but for PATH and LANG;
+- tmpfs over the state directories (all stacks' state, so secrets, data and logs of every
+  force), with only what the instance needs bound back: its own package directory, its own log
+  directory, the runtime's code and logging config;
+- its own /proc (other instances' command lines carry their tokens) and a working directory
+  outside the hidden tree (a cwd would otherwise keep reaching under the tmpfs).
+It fails closed: if the namespaces cannot be made, the instance does not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["available", "main", "wrapper_script"]
+
+
+def wrapper_script(*, python: Path, hide: list[Path], unshare: str) -> str:
+    """The `python3` the worker runs: unshare, clean environment, then this module."""
+    user_ns = "" if os.geteuid() == 0 else "--user --map-root-user "
+    hidden = ":".join(str(p) for p in hide)
+    return (
+        "#!/bin/sh\n"
+        "# peacewatch: Python function instances run sandboxed (platform/stack/sandbox.py)\n"
+        f"exec {unshare} {user_ns}--mount --pid --fork --kill-child --mount-proc --propagation private -- "
+        f'/usr/bin/env -i PATH="{python.parent}:/usr/bin:/bin" LANG=C.UTF-8 PYTHONUNBUFFERED=1 '
+        f'"{python}" -m peacewatch.platform.stack.sandbox --hide "{hidden}" -- "$@"\n'
+    )
+
+
+def _arg(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def _kept(args: list[str]) -> list[Path]:
+    """What the instance needs from under the hidden directories, read off its command line."""
+    keep: list[Path] = []
+    if args and args[0].endswith(".py"):
+        keep.append(Path(args[0]).parent)  # the runtime's code (python_instance_main.py and its modules)
+    for flag in ("--py", "--logging_config_file"):
+        value = _arg(args, flag)
+        if value:
+            keep.append(Path(value).parent)
+    log_dir, details = _arg(args, "--logging_directory"), _arg(args, "--function_details")
+    if log_dir and details:
+        d = json.loads(details.strip("'"))  # the worker quotes it, as python_instance_main expects
+        keep.append(Path(log_dir) / d["tenant"] / d["namespace"] / d["name"])
+    return keep
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="peacewatch-sandbox")
+    parser.add_argument("--hide", required=True)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    opts = parser.parse_args(argv)
+    args = opts.rest[1:] if opts.rest[:1] == ["--"] else opts.rest
+    hide = [Path(p) for p in opts.hide.split(":") if p]
+    keep = [p.absolute() for p in _kept(args)]
+    for path in keep:
+        path.mkdir(parents=True, exist_ok=True)
+    # Stage what is kept on a private tmpfs, hide the state trees, then bind the kept paths back.
+    # Inside our own mount namespace: the tmpfs mounted here is private to this instance.
+    stage = Path("/tmp") / f"peacewatch-sandbox-{os.getpid()}"  # noqa: S108
+    stage.mkdir(exist_ok=True)
+    _mount("-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(stage))
+    staged = []
+    for i, path in enumerate(keep):
+        target = stage / str(i)
+        target.mkdir()
+        # Through symlinks (PULSAR_HOME is an overlay of links): the mount lands on the real
+        # directory, and goes back below onto the path the runtime uses.
+        _mount("--bind", str(path.resolve()), str(target))
+        staged.append((target, path))
+    for root in hide:
+        if root.is_dir():
+            _mount("-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(root))
+    for target, path in staged:
+        path.mkdir(parents=True, exist_ok=True)
+        _mount("--bind", str(target), str(path))
+    package = _arg(args, "--py")
+    # Off the hidden tree: a working directory inside it would keep reaching under the tmpfs.
+    os.chdir(Path(package).parent if package else "/")
+    python = sys.executable
+    os.execv(python, [python, *args])  # noqa: S606 - the runtime's own command line, unchanged
+
+
+def available() -> str | None:
+    """Why sandboxes cannot be made here (None: they can)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "the `unshare` command (util-linux) is not installed"
+    user_ns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    probe = subprocess.run(
+        [unshare, *user_ns, "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+         "sh", "-c", "mount -t tmpfs tmpfs /tmp && true"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        return f"mount/pid namespaces are not allowed here: {probe.stderr.strip()[:200]}"
+    return None
+
+
+if __name__ == "__main__":
+    main()
