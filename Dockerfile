@@ -12,6 +12,10 @@ ENV VIRTUAL_ENV=/opt/peacewatch/venv \
     PATH=/opt/peacewatch/venv/bin:$PATH \
     PYSPARK_PYTHON=/opt/peacewatch/venv/bin/python \
     PEACEWATCH_CACHE_DIR=/opt/peacewatch/cache \
+    # The alert function's wheels for the functions image (apachepulsar/pulsar-all: Alpine, musl,
+    # Python 3.12), not for this image: its instances run there.
+    PEACEWATCH_FUNCTION_PACKAGE__PLATFORM=musllinux_1_1_x86_64 \
+    PEACEWATCH_FUNCTION_PACKAGE__PYTHON=3.12 \
     PYTHONUNBUFFERED=1
 
 WORKDIR /src
@@ -26,6 +30,9 @@ RUN python -m venv "$VIRTUAL_ENV" \
     # Resolve Spark's Delta and S3A jars at build time, so pods start without Maven Central.
     && python -c "from peacewatch.platform.settings import Settings; \
 from peacewatch.lakehouse.spark import spark_session; spark_session(Settings()).stop()" \
+    # ... and the alert function's package, so the onboarding Job needs no package index.
+    && python -c "from peacewatch.platform.settings import Settings; \
+from peacewatch.functions.packaging import build_function_zip; build_function_zip(Settings())" \
     && chmod -R a+rX /opt/peacewatch
 
 RUN useradd --uid 10001 --create-home peacewatch

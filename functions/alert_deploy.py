@@ -52,7 +52,8 @@ def deploy_alerting(
     parallelism: int = 1,
     wait: bool = True,
     console: Console | None = None,
-) -> Literal["created", "updated"]:
+    reregister: bool = False,
+) -> Literal["created", "updated", "re-registered"]:
     if config.source_id is None:
         config = config.model_copy(update={"source_id": topic_identity(admin, TenantTopics(tenant).reports)})
     # Validated here, before anything reaches the worker: a bad value is one line now, not a
@@ -60,7 +61,7 @@ def deploy_alerting(
     AlertConfig.from_user_config(config.user_config())
     package = build_function_zip(settings, console=console)
     spec = alert_function_spec(tenant, config=config, parallelism=parallelism)
-    outcome = deploy_function(admin, spec, package=package)
+    outcome = deploy_function(admin, spec, package=package, reregister=reregister)
     if wait:
         wait_running(admin, spec)
     return outcome

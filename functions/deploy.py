@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
@@ -70,12 +71,19 @@ class FunctionSpec(BaseModel):
 
 
 def deploy_function(
-    admin: PulsarAdmin, spec: FunctionSpec, *, package: Path
-) -> Literal["created", "updated"]:
-    """Create the function, or update it in place if it exists."""
+    admin: PulsarAdmin, spec: FunctionSpec, *, package: Path, reregister: bool = False
+) -> Literal["created", "updated", "re-registered"]:
+    """Create the function, or update it in place if it exists. `reregister` deletes and creates
+    it instead: the only way the process runtime takes the deployer's new token (its
+    `update-auth-data` changes the token only for externally managed runtimes such as
+    Kubernetes; seen on 4.0.8). The subscription outlives the gap (cleanupSubscription false)."""
     if not package.is_file():
         raise PeacewatchError(f"function package {package} not found")
     exists = admin.get_function(spec.tenant, spec.namespace, spec.name) is not None
+    if exists and reregister:
+        admin.delete_function(spec.tenant, spec.namespace, spec.name)
+        _create_when_gone(admin, spec.function_config(package=package), package=package)
+        return "re-registered"
     config = spec.function_config(package=package)
     try:
         admin.put_function(config, package=package, update=exists)
@@ -88,6 +96,17 @@ def deploy_function(
         admin.delete_package(stale.group(1))
         admin.put_function(config, package=package, update=False)
     return "updated" if exists else "created"
+
+
+@retry(
+    retry=retry_if_exception_type(PulsarAdminError),
+    stop=stop_after_delay(60),
+    wait=wait_fixed(1),
+    reraise=True,
+)
+def _create_when_gone(admin: PulsarAdmin, config: dict[str, Any], *, package: Path) -> None:
+    # The worker applies a delete asynchronously: "already exists" until its metadata catches up.
+    admin.put_function(config, package=package, update=False)
 
 
 def wait_running(admin: PulsarAdmin, spec: FunctionSpec, *, timeout_s: float = 90.0) -> dict[str, Any]:

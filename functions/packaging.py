@@ -51,9 +51,24 @@ def _source_file(module: str) -> tuple[str, Path]:
     return arcname, origin
 
 
+def _target(settings: Settings) -> tuple[str, list[str]]:
+    """(cache key, pip download options) for the machine the instances run on."""
+    t = settings.function_package
+    python = t.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    tag = "cp" + python.replace(".", "")
+    if t.platform is None and t.python is None:
+        return tag, []
+    options = ["--python-version", python, "--implementation", "cp", "--abi", tag, "--abi", "abi3"]
+    options += ["--abi", "none"]
+    if t.platform:
+        options += ["--platform", t.platform, "--platform", "any"]
+    return f"{tag}-{t.platform or 'native'}", options
+
+
 def _dependency_wheels(settings: Settings, names: tuple[str, ...], *, console: Console) -> list[Path]:
-    """Wheels of the versions installed here, for this interpreter, downloaded once into the cache."""
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    """Wheels of the versions installed here, for the instances' machine (this one unless the
+    settings name another), downloaded once into the cache."""
+    tag, target_options = _target(settings)
     wheel_dir = settings.cache_dir / "function-deps" / tag
     wheel_dir.mkdir(parents=True, exist_ok=True)
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in names]
@@ -63,7 +78,7 @@ def _dependency_wheels(settings: Settings, names: tuple[str, ...], *, console: C
     with console.status("Downloading the alert function's dependency wheels ..."):
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--dest", str(wheel_dir), *pins],
+             *target_options, "--dest", str(wheel_dir), *pins],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     if proc.returncode != 0:
@@ -85,7 +100,8 @@ def build_function_zip(
     wheels = _dependency_wheels(settings, dependencies, console=console)
     out_dir = settings.cache_dir / "functions"
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{name}.zip"
+    # One package per target: the instance's pip refuses (fatally) wheels for another machine.
+    target = out_dir / f"{name}-{_target(settings)[0]}.zip"
     tmp = target.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for module in modules:

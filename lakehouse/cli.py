@@ -14,9 +14,10 @@ from rich.table import Table
 from peacewatch.lakehouse.batching import BatchPolicy
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.lakehouse.sink import DeltaSink, SinkStats, adopt_source
+from peacewatch.lakehouse.upkeep import MIN_RETENTION_HOURS, check_retention, table_status
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
-from peacewatch.lakehouse.upkeep import table_status
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
+from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topic_identity import source_identities, topic_identity
@@ -113,13 +114,19 @@ def adopt_topic(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", 
 
 
 @app.command()
-def status(ctx: typer.Context, tenant: str | None = typer.Option(None, "--tenant", "-t")) -> None:
+def status(
+    ctx: typer.Context,
+    tenant: str | None = typer.Option(None, "--tenant", "-t"),
+    kit: str = typer.Option("analyst", help="Read as this kit: analyst, or lake (a sink's own probe)"),
+) -> None:
     """Tables, versions, rows, files and freshness per tenant."""
     settings: Settings = ctx.obj
+    if kit not in ("analyst", "lake", "upkeep"):
+        raise PeacewatchError(f"--kit {kit!r}: the lake is read as analyst, lake or upkeep")
     table = Table("tenant", "table", "version", "rows", "files", "size", "last commit", "lag")
     for t in _tenants(settings, tenant):
         for name in ("reports", "alerts"):
-            st = table_status(lake_table(settings, tenant=t, name=name))  # type: ignore[arg-type]
+            st = table_status(lake_table(settings, tenant=t, name=name, kit=kit))  # type: ignore[arg-type]
             if not st.exists:
                 table.add_row(t, name, "-", "-", "-", "-", "not created yet", "-")
                 continue
@@ -137,13 +144,21 @@ def maintain(
     ctx: typer.Context,
     tenant: str | None = typer.Option(None, "--tenant", "-t"),
     retention_hours: float = typer.Option(168.0, min=0, help="Vacuum files unreferenced for this long"),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help=f"Allow a retention below {MIN_RETENTION_HOURS:g} h (only with no sink running)",
+    ),
 ) -> None:
     """Compact small files, write a checkpoint, vacuum old files. Safe while the sink runs."""
     settings: Settings = ctx.obj
+    check_retention(retention_hours, force=force)  # before touching any table
     for t in _tenants(settings, tenant):
         for name in ("reports", "alerts"):
             result = maintain_table(
-                lake_table(settings, tenant=t, name=name, kit="upkeep"), retention_hours=retention_hours
+                lake_table(settings, tenant=t, name=name, kit="upkeep"),
+                retention_hours=retention_hours,
+                force=force,
             )  # type: ignore[arg-type]
             if result is None:
                 console.print(f"{t}/{name}: no table yet")

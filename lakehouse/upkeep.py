@@ -10,8 +10,22 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from peacewatch.lakehouse.lake import LakeTable
+from peacewatch.platform.errors import RetentionTooShort
 
-__all__ = ["MaintenanceResult", "TableStatus", "maintain", "open_table", "table_status"]
+__all__ = [
+    "MIN_RETENTION_HOURS",
+    "MaintenanceResult",
+    "TableStatus",
+    "check_retention",
+    "maintain",
+    "open_table",
+    "table_status",
+]
+
+# A sink writes its Parquet files before it commits them; until then they are unreferenced and a
+# vacuum would delete them. Commits follow within seconds, and retries through an outage can take
+# minutes, so an hour leaves a wide margin.
+MIN_RETENTION_HOURS = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,22 @@ def table_status(table: LakeTable) -> TableStatus:
     )
 
 
-def maintain(table: LakeTable, *, retention_hours: float = 168.0) -> MaintenanceResult | None:
-    """Compact small files, write a checkpoint, vacuum files unreferenced for `retention_hours`."""
+def check_retention(retention_hours: float, *, force: bool = False) -> None:
+    """Refuse a vacuum retention below MIN_RETENTION_HOURS unless forced."""
+    if retention_hours < MIN_RETENTION_HOURS and not force:
+        raise RetentionTooShort(
+            f"a retention of {retention_hours:g} h could delete Parquet files a running sink has written "
+            f"but not yet committed (it commits within minutes, retries for longer); use at least "
+            f"{MIN_RETENTION_HOURS:g} h, or --force when no sink writes to this lake"
+        )
+
+
+def maintain(
+    table: LakeTable, *, retention_hours: float = 168.0, force: bool = False
+) -> MaintenanceResult | None:
+    """Compact small files, write a checkpoint, vacuum files unreferenced for `retention_hours`
+    (at least MIN_RETENTION_HOURS unless `force`)."""
+    check_retention(retention_hours, force=force)
     dt = open_table(table)
     if dt is None:
         return None

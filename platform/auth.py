@@ -32,6 +32,7 @@ __all__ = [
     "mint_token",
     "new_generation",
     "role_name",
+    "rotate_secret_key",
     "secret_key",
     "secret_key_path",
     "superuser_token",
@@ -122,6 +123,18 @@ def ensure_secret_key(settings: Settings) -> bytes:
         write_private(
             token_path, mint_token(key, role=SUPERUSER_ROLE, expires_in=SUPERUSER_TOKEN_LIFETIME).encode()
         )
+    return key
+
+
+def rotate_secret_key(settings: Settings) -> bytes:
+    """A new signing key and a superuser token signed with it. Every token signed with the old key
+    stops working once the broker restarts with the new one."""
+    key = secrets.token_bytes(32)
+    write_private(secret_key_path(settings), key)
+    write_private(
+        superuser_token_path(settings),
+        mint_token(key, role=SUPERUSER_ROLE, expires_in=SUPERUSER_TOKEN_LIFETIME).encode(),
+    )
     return key
 
 

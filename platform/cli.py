@@ -18,8 +18,10 @@ from peacewatch.lakehouse.cli import app as lake_app
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.cli import app as stack_app
+from peacewatch.platform.stack.manager import Stack
 from peacewatch.simulator.cli import simulate
 from peacewatch.tenants.cli import app as tenants_app
+from peacewatch.tenants.cli import reapply_all
 
 app = typer.Typer(
     name="peacewatch",
@@ -35,6 +37,17 @@ app.add_typer(lake_app, name="lake")
 app.command()(simulate)
 app.command()(sql)
 app.command()(analyze)
+
+
+@stack_app.command("rotate-key")
+def rotate_key(ctx: typer.Context) -> None:
+    """New token signing key: the broker restarts on it, the platform's and the forces' kit tokens
+    are re-issued and the alert functions redeployed. Tokens handed out before stop working
+    (drones and officers need new ones: `peacewatch tenants token`)."""
+    settings: Settings = ctx.obj
+    Stack(settings=settings, console=Console()).rotate_key()
+    forces = reapply_all(settings)
+    Console().print(f"re-issued the tokens of {len(forces)} force(s): {', '.join(forces) or '-'}")
 
 
 @app.command()

@@ -10,6 +10,7 @@ __all__ = [
     "PeacewatchError",
     "PulsarAdminError",
     "PulsarUnavailable",
+    "RetentionTooShort",
     "SourceTopicChanged",
     "StackError",
     "TenantNotOurs",
@@ -52,6 +53,11 @@ class MinioUnavailable(PeacewatchError):
 class SourceTopicChanged(PeacewatchError):
     """The topic a Delta table records positions of is not the topic there now (recreated, or the
     broker's metadata was reset): its positions would silently skip new reports."""
+
+
+class RetentionTooShort(PeacewatchError):
+    """A vacuum retention below the floor: it could delete files a running sink has written but
+    not yet committed."""
 
 
 class TenantNotOurs(PeacewatchError):

@@ -94,6 +94,15 @@ class SparkSettings(BaseModel):
     ui: bool = False
 
 
+class FunctionPackageSettings(BaseModel):
+    """Which machine the alert function's dependency wheels are for. Unset: the deploying machine
+    (the local stack's instances run with our interpreter). On Kubernetes the instances are pods of
+    the functions image (apachepulsar/pulsar-all: Alpine, musl, Python 3.12)."""
+
+    platform: str | None = Field(default=None, pattern=r"^[a-z0-9_]+$", examples=["musllinux_1_1_x86_64"])
+    python: str | None = Field(default=None, pattern=r"^3\.[0-9]+$", examples=["3.12"])
+
+
 class Settings(BaseSettings):
     """Everything a peacewatch component needs to know about where things are."""
 
@@ -115,6 +124,7 @@ class Settings(BaseSettings):
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
     minio: MinioSettings = Field(default_factory=MinioSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    function_package: FunctionPackageSettings = Field(default_factory=FunctionPackageSettings)
     helm_version: str = Field(default="v3.22.0", description="helm CLI built with go install (chart tests)")
     bucket_prefix: str = Field(
         default="peacewatch-",

@@ -15,13 +15,15 @@ from minio.error import MinioAdminException, S3Error
 from rich.console import Console
 from rich.table import Table
 
+from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
 from peacewatch.platform.auth import PERSON_LIFETIMES, mint_token, role_name, secret_key, token_expiry
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.topics import validate_tenant_name
+from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
+from peacewatch.tenants.kube_kits import KubeSecrets, publish_kits, restore_kits
 from peacewatch.tenants.lake_access import LakeAccess
 from peacewatch.tenants.onboarding import (
     Step,
@@ -44,8 +46,8 @@ def _needs(ctx: typer.Context) -> None:
     # `credentials` only reads a kit.
     require(
         ctx.obj,
-        pulsar=ctx.invoked_subcommand != "credentials",
-        minio=ctx.invoked_subcommand not in ("token", "credentials"),
+        pulsar=ctx.invoked_subcommand not in ("credentials", "publish-kits", "restore-kits"),
+        minio=ctx.invoked_subcommand not in ("token", "credentials", "publish-kits", "restore-kits"),
     )
 
 
@@ -74,11 +76,13 @@ def _plan_table(spec: TenantSpec, steps: list[Step]) -> Table:
     return table
 
 
-def apply_spec(settings: Settings, spec: TenantSpec, *, dry_run: bool = False) -> list[Step]:
+def apply_spec(
+    settings: Settings, spec: TenantSpec, *, dry_run: bool = False, with_function: bool = True
+) -> list[Step]:
     """Plan (and unless dry_run, apply) one spec; prints what changes. Returns the needed steps."""
     with _minio_errors(), pulsar_admin(settings) as admin:
         lake = LakeAccess(settings)
-        steps = plan_steps(settings, admin, lake, spec, console=console)
+        steps = plan_steps(settings, admin, lake, spec, console=console, with_function=with_function)
         needed = [s for s in steps if s.needed]
         if not needed:
             console.print(f"{spec.name}: up to date ({len(steps)} steps checked)")
@@ -91,6 +95,20 @@ def apply_spec(settings: Settings, spec: TenantSpec, *, dry_run: bool = False) -
             apply_steps(steps, on_step=lambda s: console.print(f"[green]done[/] {s.what}"))
         console.print(f"{spec.name}: {len(needed)} changes applied")
         return needed
+
+
+def reapply_all(settings: Settings) -> list[str]:
+    """Apply every onboarded force's recorded spec again: after a key rotation this re-issues its
+    kits' tokens and redeploys its alert function (where one runs) with the new alerting token."""
+    with pulsar_admin(settings) as admin:
+        specs = [
+            (spec, admin.get_function(spec.name, NAMESPACE, ALERT_FUNCTION_NAME) is not None)
+            for spec in (applied_spec(admin, t) for t in onboarded_tenants(admin))
+            if spec is not None
+        ]
+    for spec, has_function in specs:
+        apply_spec(settings, spec, with_function=has_function)
+    return [spec.name for spec, _ in specs]
 
 
 @app.command()
@@ -231,3 +249,33 @@ def credentials(
     creds = read_kit_credentials(ctx.obj, name, "analyst")
     print(json.dumps({"access_key": creds.access_key, "secret_key": creds.secret_key,
                       "endpoint": ctx.obj.minio.url, "bucket": ctx.obj.tenant_bucket(name)}))  # fmt: skip
+
+
+@app.command("publish-kits")
+def publish_kits_(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help="Forces whose kits to publish"),
+    prefix: str = typer.Option(..., "--secret-prefix", help="Secrets are named PREFIX-FORCE-KIT"),
+) -> None:
+    """In the onboarding Job: each force's kits (lake, analyst, upkeep, fleet, officer) as Kubernetes
+    Secrets in the Job's namespace, for that force's workloads to mount."""
+    for name in names:
+        validate_tenant_name(name)
+    labels = {"app.kubernetes.io/name": "peacewatch", "app.kubernetes.io/component": "credentials"}
+    done = publish_kits(ctx.obj, KubeSecrets.in_cluster(), prefix=prefix, tenants=names, labels=labels)
+    for secret, outcome in done:
+        console.print(f"{outcome} Secret {secret}")
+
+
+@app.command("restore-kits")
+def restore_kits_(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help="Forces whose kits to restore"),
+    prefix: str = typer.Option(..., "--secret-prefix", help="Secrets are named PREFIX-FORCE-KIT"),
+) -> None:
+    """In the onboarding Job, before `apply`: the kits an earlier run published, back into this
+    Job's state (so an upgrade keeps the forces' keys and tokens)."""
+    for name in names:
+        validate_tenant_name(name)
+    n = restore_kits(ctx.obj, KubeSecrets.in_cluster(), prefix=prefix, tenants=names)
+    console.print(f"restored {n} kit(s)")

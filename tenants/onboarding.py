@@ -425,18 +425,26 @@ def _function_step(
         f"alert function (threshold {a.threshold}, cooldown {a.cooldown_s:g}s, parallelism {a.parallelism})",
         current_fn, wanted_fn,
         partial(_deploy_as_alerting, settings, tenant, a.parallelism, console,
-                AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s)),
+                AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s),
+                reregister=fn is not None and not token_current),
     )  # fmt: skip
 
 
 def _deploy_as_alerting(
-    settings: Settings, tenant: str, parallelism: int, console: Console | None, config: AlertConfig
-) -> None:
+    settings: Settings, tenant: str, parallelism: int, console: Console | None, config: AlertConfig,
+    *, reregister: bool = False,
+) -> None:  # fmt: skip
     # Deployed with the force's alerting token, not the platform's: the worker hands the
     # deployer's token to the function's instances, which then hold that role's rights only.
     with kit_admin(settings, tenant=tenant, kit="alerting") as as_force:
         deploy_alerting(
-            settings, as_force, tenant=tenant, parallelism=parallelism, console=console, config=config
+            settings,
+            as_force,
+            tenant=tenant,
+            parallelism=parallelism,
+            console=console,
+            config=config,
+            reregister=reregister,  # a new token reaches the instances only through a new registration
         )
 
 

@@ -8,11 +8,12 @@ from typing import Protocol
 
 from rich.console import Console
 
+from peacewatch.platform.auth import rotate_secret_key
 from peacewatch.platform.errors import StackError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_minio, ensure_pulsar, minio_binary, pulsar_home
 from peacewatch.platform.stack.minio import MinioRunner, ensure_offload_identity
-from peacewatch.platform.stack.process import ManagedProcess, port_open
+from peacewatch.platform.stack.process import ManagedProcess, busy_ports
 from peacewatch.platform.stack.pulsar import PulsarRunner
 
 __all__ = ["ComponentStatus", "Stack"]
@@ -24,6 +25,7 @@ class _Runner(Protocol):
 
     def start(self) -> int: ...
     def healthy(self) -> bool: ...
+    def ports(self) -> list[tuple[str, str, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -58,25 +60,33 @@ class Stack:
         minio = self._minio()
         pulsar = self._pulsar()
         m, p = self.settings.minio, self.settings.pulsar
-        self._start(minio, ports=[(m.host, m.port), (m.host, m.console_port)])
+        self.check_ports(minio, pulsar)  # all of them before anything starts
+        self._start(minio)
         self._wait(minio, timeout_s=m.startup_timeout_s)
         # The broker offloads with an identity of its own, never with MinIO's root.
         ensure_offload_identity(self.settings)
-        self._start(pulsar, ports=[(p.host, p.broker_port), (p.host, p.web_port)])
+        self._start(pulsar)
         self._wait(pulsar, timeout_s=p.startup_timeout_s)
         self.console.print(f"Logs: {self.settings.logs_dir}")
         return self.status()
 
-    def _start(self, runner: _Runner, *, ports: list[tuple[str, int]]) -> None:
+    def check_ports(self, *runners: _Runner) -> None:
+        """StackError naming every port of a component not yet running that something else holds."""
+        for runner in runners:
+            if runner.process.pid() is not None:
+                continue
+            busy = busy_ports(runner.ports())
+            if busy:
+                raise StackError(
+                    f"{runner.name}: {', '.join(busy)} already in use by a process this stack did not "
+                    f"start; stop it or choose other ports (PEACEWATCH_{runner.name.upper()}__..._PORT)"
+                )
+
+    def _start(self, runner: _Runner) -> None:
         if runner.process.pid() is not None:
             self.console.print(f"{runner.name}: already running (pid {runner.process.pid()})")
             return
-        busy = [f"{h}:{port}" for h, port in ports if port_open(h, port)]
-        if busy:
-            raise StackError(
-                f"{runner.name}: {', '.join(busy)} already in use by a process this stack did not start; "
-                f"stop it or choose other ports (PEACEWATCH_{runner.name.upper()}__... settings)"
-            )
+        self.check_ports(runner)
         pid = runner.start()
         self.console.print(f"{runner.name}: started (pid {pid}), log {runner.process.log_file}")
 
@@ -96,6 +106,18 @@ class Stack:
             f"{runner.name} did not become healthy in {timeout_s:.0f}s; see {runner.process.log_file}"
         )
 
+    def rotate_key(self) -> None:
+        """New signing key and superuser token, then the broker restarted on them (it reads the key
+        at start only). Tokens signed with the old key are refused from then on; re-issuing the
+        forces' tokens is onboarding's job."""
+        pulsar = self._pulsar()
+        was_running = pulsar.process.stop()
+        rotate_secret_key(self.settings)
+        self.console.print("pulsar: new token signing key and superuser token written")
+        if was_running:
+            self._start(pulsar)
+            self._wait(pulsar, timeout_s=self.settings.pulsar.startup_timeout_s)
+
     def down(self) -> list[str]:
         """Stops only what this stack started (pid files). Returns the names stopped."""
         stopped = []
@@ -114,12 +136,12 @@ class Stack:
         return [
             ComponentStatus(
                 name="pulsar",
-                healthy=bool(ph["broker"] and ph["worker"]),
+                healthy=bool(ph["broker"] and ph["worker"] and ph["state"]),
                 pid=pulsar.process.pid(),
                 version=ph["version"] or p.version,
-                ports=f"broker {p.broker_port}, http {p.web_port}",
+                ports=f"broker {p.broker_port}, http {p.web_port}, state {p.stream_storage_port}",
                 detail=f"broker {'up' if ph['broker'] else 'down'}, functions worker "
-                f"{'up' if ph['worker'] else 'down'}",
+                f"{'up' if ph['worker'] else 'down'}, state store {'up' if ph['state'] else 'down'}",
             ),
             ComponentStatus(
                 name="minio",

@@ -108,6 +108,10 @@ class MinioRunner:
         self.data_dir = settings.state_dir / "minio" / "data"
         self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
 
+    def ports(self) -> list[tuple[str, str, int]]:
+        m = self.settings.minio
+        return [("s3", m.host, m.port), ("console", m.host, m.console_port)]
+
     def root(self) -> S3Credentials:
         """The root user: the one set in the settings, else the one generated at the first start."""
         m = self.settings.minio

@@ -21,7 +21,7 @@ from peacewatch.platform.auth import (
 from peacewatch.platform.errors import StackError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.minio import offload_credentials
-from peacewatch.platform.stack.process import ManagedProcess
+from peacewatch.platform.stack.process import ManagedProcess, port_open
 from peacewatch.platform.stack.sandbox import available as sandbox_unavailable
 from peacewatch.platform.stack.sandbox import wrapper_script
 
@@ -60,6 +60,17 @@ class PulsarRunner:
     @property
     def conf_dir(self) -> Path:
         return self.dir / "conf"
+
+    def ports(self) -> list[tuple[str, str, int]]:
+        """Every port standalone listens on: a clash with any of them fails minutes into start-up."""
+        p = self.settings.pulsar
+        return [
+            ("broker", p.host, p.broker_port),
+            ("web", p.host, p.web_port),
+            ("bookie", p.host, p.bookie_port),
+            ("metadata (ZooKeeper)", p.host, p.zookeeper_port),
+            ("stream storage", p.host, p.stream_storage_port),
+        ]
 
     def auth_overrides(self) -> dict[str, str]:
         """Token authentication and authorization; the broker's own clients use the superuser token."""
@@ -236,7 +247,7 @@ class PulsarRunner:
     def health(self) -> dict[str, Any]:
         """Broker admin API and functions worker both answering."""
         url = self.settings.pulsar.web_url
-        result: dict[str, Any] = {"broker": False, "worker": False, "version": None}
+        result: dict[str, Any] = {"broker": False, "worker": False, "state": False, "version": None}
         try:
             token = superuser_token(self.settings)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -252,8 +263,12 @@ class PulsarRunner:
                     )
         except httpx.HTTPError:
             pass
+        # The table service keeps the alert function's cooldown state: without it the function
+        # cannot start its instances.
+        p = self.settings.pulsar
+        result["state"] = port_open(p.host, p.stream_storage_port)
         return result
 
     def healthy(self) -> bool:
         h = self.health()
-        return bool(h["broker"] and h["worker"])
+        return bool(h["broker"] and h["worker"] and h["state"])

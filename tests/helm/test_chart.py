@@ -14,10 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from rich.console import Console
 
-from peacewatch.platform.settings import Settings
-from peacewatch.platform.stack.install import ensure_helm
 from peacewatch.tenants.spec import TenantSpec
 
 pytestmark = pytest.mark.slow
@@ -25,11 +22,6 @@ pytestmark = pytest.mark.slow
 CHART = Path(__file__).parents[2] / "helm" / "peacewatch"
 EXAMPLE = CHART / "examples" / "values-small.yaml"
 RELEASE = "pw"
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    return str(ensure_helm(Settings(), console=Console(stderr=True)))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +71,50 @@ def test_chart_lints_and_renders_valid_kubernetes_130(
         kubernetes_validate.validate(doc, "1.30.0", strict=True)  # raises with the path of the fault
 
 
-def test_one_sink_per_force_wired_to_minio_pulsar_and_tokens(helm: str, chart: Path) -> None:
+def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["kind"] == "Pod":
+        return dict(doc["spec"])
+    if doc["kind"] == "CronJob":
+        return dict(doc["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    return dict(doc["spec"]["template"]["spec"])
+
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob", "Pod")
+
+
+def secrets_read(doc: dict[str, Any]) -> set[str]:
+    """Every Secret a workload's pods can read: volumes (also projected), env and envFrom."""
+    pod = _pod_spec(doc)
+    names = set()
+    for v in pod.get("volumes", []):
+        if "secret" in v:
+            names.add(v["secret"]["secretName"])
+        for src in v.get("projected", {}).get("sources", []):
+            if "secret" in src:
+                names.add(src["secret"]["name"])
+    for c in pod.get("containers", []) + pod.get("initContainers", []):
+        for e in c.get("env", []):
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+        for e in c.get("envFrom", []):
+            if "secretRef" in e:
+                names.add(e["secretRef"]["name"])
+    return names
+
+
+def _ours(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def ours(d: dict[str, Any]) -> bool:
+        return d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "peacewatch"
+
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] in WORKLOADS and ours(d)}
+
+
+PREFIX = f"{RELEASE}-peacewatch"
+PLATFORM_SECRETS = {f"{RELEASE}-token-symmetric-key", f"{RELEASE}-token-admin", f"{RELEASE}-minio"}
+
+
+def test_one_sink_per_force_with_that_forces_lake_kit_only(helm: str, chart: Path) -> None:
     docs = render(helm, chart, "-f", str(EXAMPLE))
     sinks = {d["metadata"]["labels"]["peacewatch/tenant"]: d for d in _by_kind(docs, "Deployment")
              if d["metadata"]["labels"].get("app.kubernetes.io/component") == "sink"}  # fmt: skip
@@ -90,69 +125,174 @@ def test_one_sink_per_force_wired_to_minio_pulsar_and_tokens(helm: str, chart: P
     env = _env(container)
     assert env["PEACEWATCH_MINIO__HOST"] == f"{RELEASE}-minio"
     assert env["PEACEWATCH_PULSAR__HOST"] == f"{RELEASE}-pulsar-broker"
-    assert env["PEACEWATCH_MINIO__ACCESS_KEY"] == {
-        "secretKeyRef": {"name": f"{RELEASE}-minio", "key": "rootUser"}
-    }
-    assert env["PEACEWATCH_MINIO__SECRET_KEY"]["secretKeyRef"]["key"] == "rootPassword"
+    assert not any("KEY" in name or "TOKEN" in name for name in env)  # credentials come from the kit only
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert "/var/lib/peacewatch/secrets/superuser.token" in mounts
-    assert "/var/lib/peacewatch/secrets/pulsar-token-secret.key" in mounts
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["pulsar-superuser-token"]["secret"]["secretName"] == f"{RELEASE}-pulsar-token-admin"
-    assert container["livenessProbe"]["exec"]["command"][:3] == ["peacewatch", "lake", "status"]
-    assert container["readinessProbe"]["exec"]["command"][-1] == "north-precinct"
+    assert "/var/lib/peacewatch/secrets/forces/north-precinct/lake" in mounts
+    assert secrets_read(sinks["north-precinct"]) == {f"{PREFIX}-north-precinct-lake"}
+    assert pod["automountServiceAccountToken"] is False
+    assert container["livenessProbe"]["exec"]["command"][-2:] == ["--kit", "lake"]
 
 
-def test_onboarding_job_applies_every_tenant_spec(helm: str, chart: Path) -> None:
+def test_only_the_onboarding_job_holds_the_platforms_keys(helm: str, chart: Path) -> None:
+    docs = render(helm, chart, "-f", str(EXAMPLE), *ALL_ON)
+    workloads = _ours(docs)
+    holders = {name for name, d in workloads.items() if secrets_read(d) & PLATFORM_SECRETS}
+    assert holders == {f"{PREFIX}-tenants-1"}
+    assert secrets_read(workloads[f"{PREFIX}-tenants-1"]) == PLATFORM_SECRETS
+    # Everyone else: exactly one kit of exactly one force, the one its job needs.
+    wanted = {
+        "sink": "lake",
+        "maintenance": "upkeep",
+        "analysis": "analyst",
+        "simulator": "fleet",
+        "test": "analyst",
+    }
+    seen = set()
+    for name, d in workloads.items():
+        component = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component == "onboarding":
+            continue
+        force = d["metadata"]["labels"]["peacewatch/tenant"]
+        assert secrets_read(d) == {f"{PREFIX}-{force}-{wanted[component]}"}, name
+        assert _pod_spec(d)["automountServiceAccountToken"] is False, name
+        seen.add(component)
+    assert seen == set(wanted)
+
+
+def test_the_onboarding_role_reaches_only_the_forces_kit_secrets(helm: str, chart: Path) -> None:
+    docs = render(helm, chart, "-f", str(EXAMPLE))
+    (role,) = _by_kind(docs, "Role")
+    (binding,) = _by_kind(docs, "RoleBinding")
+    by_verbs = {tuple(r["verbs"]): r for r in role["rules"]}
+    assert set(by_verbs) == {("create",), ("get", "update")}
+    assert all(r["resources"] == ["secrets"] for r in role["rules"])
+    kits = ("lake", "analyst", "upkeep", "fleet", "officer")
+    assert sorted(by_verbs[("get", "update")]["resourceNames"]) == sorted(
+        f"{PREFIX}-{force}-{kit}" for force in ("north-precinct", "south-precinct") for kit in kits
+    )
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{PREFIX}-onboarding", "namespace": "police"}
+    ]
+    (job,) = [j for j in _by_kind(docs, "Job") if "tenants" in j["metadata"]["name"]]
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == f"{PREFIX}-onboarding"
+    plain = [sa for sa in _by_kind(docs, "ServiceAccount") if sa["metadata"]["name"] == PREFIX]
+    assert plain[0]["automountServiceAccountToken"] is False
+
+
+def test_onboarding_job_restores_applies_and_publishes_every_force(helm: str, chart: Path) -> None:
     docs = render(helm, chart, "-f", str(EXAMPLE))
     (job,) = [j for j in _by_kind(docs, "Job") if "tenants" in j["metadata"]["name"]]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0].splitlines()
     specs = "/etc/peacewatch/tenants"
-    assert container["args"] == [
-        "tenants",
-        "apply",
-        f"{specs}/north-precinct.yaml",
-        f"{specs}/south-precinct.yaml",
+    assert script == [
+        f"peacewatch tenants restore-kits --secret-prefix {PREFIX} north-precinct south-precinct",
+        f"peacewatch tenants apply {specs}/north-precinct.yaml {specs}/south-precinct.yaml",
+        f"peacewatch tenants publish-kits --secret-prefix {PREFIX} north-precinct south-precinct",
     ]
-    assert _env(container)["PEACEWATCH_MINIO__HOST"] == f"{RELEASE}-minio"
+    env = _env(container)
+    assert env["PEACEWATCH_MINIO__ACCESS_KEY"] == {
+        "secretKeyRef": {"name": f"{RELEASE}-minio", "key": "rootUser"}
+    }
+    assert env["PEACEWATCH_FUNCTION_PACKAGE__PLATFORM"] == "musllinux_1_1_x86_64"
+    assert env["PEACEWATCH_FUNCTION_PACKAGE__PYTHON"] == "3.12"
     (config,) = [c for c in _by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-tenants")]
     # What the Job reads is a valid TenantSpec, as `peacewatch tenants apply` will load it.
     south = TenantSpec.model_validate(yaml.safe_load(config["data"]["south-precinct.yaml"]))
     assert (south.alerting.threshold, south.alerting.cooldown_s) == (25, 600)
-    (test_pod,) = _by_kind(docs, "Pod")
-    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert "north-precinct" in test_pod["spec"]["containers"][0]["args"][0]
-    (cron,) = _by_kind(docs, "CronJob")
-    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][:2] == [
-        "lake",
-        "maintain",
+    tests = _by_kind(docs, "Pod")
+    assert {p["metadata"]["annotations"]["helm.sh/hook"] for p in tests} == {"test"}
+    assert len(tests) == 2
+    crons = {c["metadata"]["labels"]["peacewatch/tenant"]: c for c in _by_kind(docs, "CronJob")}
+    args = crons["south-precinct"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["lake", "maintain", "--tenant", "south-precinct"]
+
+
+def test_the_offload_secret_is_generated_not_shipped(helm: str, chart: Path) -> None:
+    first = [
+        s for s in _by_kind(render(helm, chart), "Secret") if s["metadata"]["name"] == "peacewatch-offload"
     ]
-
-
-def test_pulsar_values_wire_functions_auth_and_offload_to_minio() -> None:
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    pulsar = values["pulsar"]
-    assert pulsar["components"]["functions"] is True
-    assert pulsar["images"]["broker"]["repository"] == "apachepulsar/pulsar-all"
-    assert pulsar["auth"]["authentication"]["enabled"] is True
+    second = [
+        s for s in _by_kind(render(helm, chart), "Secret") if s["metadata"]["name"] == "peacewatch-offload"
+    ]
     assert (
-        pulsar["auth"]["authentication"]["jwt"]["usingSecretKey"] is True
-    )  # HS256, like peacewatch's tokens
-    assert pulsar["auth"]["authorization"]["enabled"] is True
-    config = pulsar["broker"]["configData"]
-    # Rendered by hand: the upstream chart drops storageOffload.serviceEndpoint.
-    assert config["s3ManagedLedgerOffloadServiceEndpoint"].startswith("http://")
-    assert config["s3ManagedLedgerOffloadServiceEndpoint"].endswith(":9000")
-    small = yaml.safe_load(EXAMPLE.read_text())["pulsar"]
-    assert small["broker"]["configData"]["managedLedgerDefaultAckQuorum"] == "1"
-    assert {small[c]["replicaCount"] for c in ("zookeeper", "bookkeeper", "broker", "proxy")} == {1}
+        first[0]["data"]["ACCESS_KEY_SECRET"] != second[0]["data"]["ACCESS_KEY_SECRET"]
+    )  # random per install
+    assert first[0]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+# What we verified in the real upstream charts (apache/pulsar-helm-chart pulsar-4.7.0, MinIO 5.4.0),
+# written down so CI, which cannot fetch them, keeps checking our side of the contract.
+UPSTREAM = {
+    "jwt switch": ("auth", "authentication", "jwt", "enabled"),
+    "secret-key tokens": ("auth", "authentication", "jwt", "usingSecretKey"),
+    "generated key and tokens": ("auth", "authentication", "jwt", "generateSecrets", "enabled"),
+    "authorization": ("auth", "authorization", "enabled"),
+    "function state": ("functions", "useBookieAsStateStore"),
+}
+# Secrets the Pulsar chart's pre-install hook (jwt-secret-init) creates: <release>-token-symmetric-key
+# (key SECRETKEY) and <release>-token-<superUsers.x> (key TOKEN).
+UPSTREAM_TOKEN_KEY = ("{release}-token-symmetric-key", "SECRETKEY")
+UPSTREAM_SUPERUSER = ("{release}-token-{client}", "TOKEN")
+# Offload: the broker renders keys only for aws-s3, google-cloud-storage, azureblob, filesystem; we
+# set none broker-wide and give the brokers the generic S3 driver's variables via broker.extraEnvs.
+UPSTREAM_MINIO_ROOT = ("{release}-minio", "rootUser", "rootPassword")
+
+
+def test_pulsar_and_minio_values_match_the_upstream_contract() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    pulsar, minio = values["pulsar"], values["minio"]
+    for what, path in UPSTREAM.items():
+        node: Any = pulsar
+        for key in path:
+            node = node[key]
+        assert node is True, what
+    assert "provider" not in pulsar["auth"]["authentication"]  # chart 4.7 ignores it
+    assert pulsar["components"]["functions"] is True
+    assert pulsar["images"]["functions"]["repository"] == "apachepulsar/pulsar-all"
+    assert pulsar["victoria-metrics-k8s-stack"]["enabled"] is False
+    assert "storageOffload" not in pulsar["broker"]
+    offload = values["offload"]["secretName"]
+    envs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pulsar["broker"]["extraEnvs"]}
+    assert envs == {
+        "ACCESS_KEY_ID": {"name": offload, "key": "ACCESS_KEY_ID"},
+        "ACCESS_KEY_SECRET": {"name": offload, "key": "ACCESS_KEY_SECRET"},
+    }
+    assert pulsar["broker"]["configData"]["PF_functionAuthProviderClassName"].endswith(
+        "KubernetesSecretsTokenAuthProvider"
+    )
+    # MinIO: no fixed root password, no default users, the offload user from our Secret.
+    assert minio["rootUser"] == minio["rootPassword"] == ""
+    (user,) = minio["users"]
+    assert user == {"accessKey": values["offload"]["accessKey"], "existingSecret": offload,
+                    "existingSecretKey": "ACCESS_KEY_SECRET", "policy": "peacewatch-offload"}  # fmt: skip
+    assert not any("secretKey" in u for u in minio["users"])
+    conn = values["connections"]
+    assert (conn["pulsarAuth"]["secretKeyKey"], conn["pulsarAuth"]["superuserTokenKey"]) == (
+        UPSTREAM_TOKEN_KEY[1], UPSTREAM_SUPERUSER[1])  # fmt: skip
+    assert (
+        conn["minioCredentials"]["userKey"],
+        conn["minioCredentials"]["passwordKey"],
+    ) == UPSTREAM_MINIO_ROOT[1:]
     meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
     deps = {d["name"]: d for d in meta["dependencies"]}
-    assert deps["pulsar"]["repository"] == "https://pulsar.apache.org/charts"
-    assert deps["pulsar"]["version"].startswith("4.")
-    assert deps["pulsar"]["condition"] == "pulsar.enabled"
-    assert deps["minio"]["condition"] == "minio.enabled"
+    assert (deps["pulsar"]["repository"], deps["pulsar"]["version"]) == (
+        "https://pulsar.apache.org/charts",
+        "4.7.0",
+    )
+    assert deps["minio"]["version"] == "5.4.0"
+
+
+def test_the_platform_secrets_default_to_the_upstream_names(helm: str, chart: Path) -> None:
+    docs = render(helm, chart)
+    (job,) = [j for j in _by_kind(docs, "Job") if "tenants" in j["metadata"]["name"]]
+    volumes = {v["name"]: v["secret"] for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v}
+    assert volumes["token-key"]["secretName"] == UPSTREAM_TOKEN_KEY[0].format(release=RELEASE)
+    assert volumes["token-key"]["items"][0]["key"] == UPSTREAM_TOKEN_KEY[1]
+    assert volumes["superuser-token"]["secretName"] == UPSTREAM_SUPERUSER[0].format(
+        release=RELEASE, client="admin"
+    )
 
 
 @pytest.mark.parametrize(
@@ -162,6 +302,7 @@ def test_pulsar_values_wire_functions_auth_and_offload_to_minio() -> None:
         (("--set", "tenants[0].name=Bad_Name", "--set", "tenants[0].display_name=x"), "tenants.0.name"),
         (("--set", "tenants[0].alerting.threshold=500"), "tenants.0.alerting.threshold"),
         (("--set", "image.pullPolicy=Sometimes"), "image.pullPolicy"),
+        (("--set", "maintenance.retentionHours=0"), "maintenance.retentionHours"),
     ],
 )
 def test_bad_values_fail_with_the_field_named(

@@ -144,13 +144,13 @@ def wait_for_rows(settings: Settings, tenant: str, expected: int, timeout_s: flo
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    """Environment for a `peacewatch` subprocess talking to the test stack."""
-    p, m = settings.pulsar, settings.minio
-    return {
-        **os.environ,
-        "PEACEWATCH_STATE_DIR": str(settings.state_dir),
-        "PEACEWATCH_PULSAR__BROKER_PORT": str(p.broker_port),
-        "PEACEWATCH_PULSAR__WEB_PORT": str(p.web_port),
-        "PEACEWATCH_MINIO__PORT": str(m.port),
-        "PEACEWATCH_MINIO__CONSOLE_PORT": str(m.console_port),
-    }
+    """Environment for a `peacewatch` subprocess talking to the test stack: every Pulsar and
+    MinIO setting that differs from the defaults (a restart by the CLI must keep all ports)."""
+    env = {**os.environ, "PEACEWATCH_STATE_DIR": str(settings.state_dir)}
+    for section, defaults in (("pulsar", PulsarSettings()), ("minio", MinioSettings())):
+        ours = getattr(settings, section)
+        for name in type(ours).model_fields:
+            value = getattr(ours, name)
+            if value != getattr(defaults, name):
+                env[f"PEACEWATCH_{section.upper()}__{name.upper()}"] = str(value)
+    return env

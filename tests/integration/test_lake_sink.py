@@ -310,8 +310,12 @@ def test_new_optional_contract_field_evolves_the_table(
 def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
     stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
 ) -> None:
-    from peacewatch.lakehouse.upkeep import maintain, table_status
+    import io
+
+    from peacewatch.lakehouse.upkeep import MIN_RETENTION_HOURS, maintain, table_status
     from peacewatch.platform.clients import pulsar_client
+    from peacewatch.platform.errors import RetentionTooShort
+    from peacewatch.platform.stack.minio import minio_client
 
     tenant = tenant_names[1]
     onboard(settings, admin, tenant, partitions=2)
@@ -322,13 +326,19 @@ def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
     )  # fmt: skip
     thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
-    where = lake_table(settings, tenant=tenant, name="reports")
+    where = lake_table(settings, tenant=tenant, name="reports", kit="upkeep")  # the maintainer's identity
+    bucket = settings.tenant_bucket(tenant)
+    # A file a sink has written but not committed yet: unreferenced, and it must survive upkeep.
+    pending = "lake/reports/date=2026-01-01/part-00000-pending-0000-c000.zstd.parquet"
     try:
         first = _publish(client, tenant, minutes=100, drones=30)  # 3,000 reports: several small commits
         wait_for_rows(settings, tenant, len(first.report_ids[tenant]), timeout_s=60)
         before = table_status(where)
+        minio_client(settings).put_object(bucket, pending, io.BytesIO(b"PAR1"), length=4)
         second = _publish(client, tenant, minutes=10, drones=30)  # keeps arriving during upkeep
-        result = maintain(where, retention_hours=0)
+        with pytest.raises(RetentionTooShort, match="not yet committed"):
+            maintain(where, retention_hours=0)  # would vacuum the pending file: refused
+        result = maintain(where, retention_hours=MIN_RETENTION_HOURS)
         expected = len(first.report_ids[tenant]) + len(second.report_ids[tenant])
         written = wait_for_rows(settings, tenant, expected, timeout_s=60)
     finally:
@@ -341,7 +351,8 @@ def test_maintain_compacts_checkpoints_and_vacuums_while_the_sink_appends(
     assert result is not None
     assert result.files_removed >= before.files - 1
     assert result.files_added < result.files_removed
-    assert result.vacuumed_files >= 1
+    assert result.vacuumed_files == 0  # everything unreferenced is younger than the floor
+    assert minio_client(settings).stat_object(bucket, pending).size == 4
     assert written == expected
     assert sorted(_table_ids(settings, tenant)) == sorted(
         first.report_ids[tenant] + second.report_ids[tenant]

@@ -21,9 +21,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{- define "peacewatch.serviceAccount" -}}
-{{- if .Values.serviceAccount.create -}}{{ default (include "peacewatch.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
-{{- end -}}
+{{/* Workloads: a service account with no API token and no rights. */}}
+{{- define "peacewatch.serviceAccount" -}}{{ include "peacewatch.fullname" . }}{{- end -}}
+{{/* The onboarding Job's: may write the forces' kit Secrets, nothing else. */}}
+{{- define "peacewatch.onboardingServiceAccount" -}}{{ include "peacewatch.fullname" . }}-onboarding{{- end -}}
 
 {{- define "peacewatch.pulsarHost" -}}
 {{- default (printf "%s-pulsar-broker" .Release.Name) .Values.connections.pulsar.host -}}
@@ -37,7 +38,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-minio" .Release.Name) .Values.connections.minioCredentials.existingSecret -}}
 {{- end -}}
 
-{{/* The environment every peacewatch container gets: where things are, and who it is. */}}
+{{- define "peacewatch.tokenKeySecret" -}}
+{{- default (printf "%s-token-symmetric-key" .Release.Name) .Values.connections.pulsarAuth.secretKeySecret -}}
+{{- end -}}
+
+{{- define "peacewatch.superuserTokenSecret" -}}
+{{- default (printf "%s-token-%s" .Release.Name .Values.pulsar.auth.superUsers.client) .Values.connections.pulsarAuth.superuserTokenSecret -}}
+{{- end -}}
+
+{{/* A force's kit Secret: written by the onboarding Job (peacewatch tenants publish-kits). */}}
+{{- define "peacewatch.kitSecret" -}}
+{{- printf "%s-%s-%s" (include "peacewatch.fullname" .root) .tenant .kit -}}
+{{- end -}}
+
+{{/* Where things are: every peacewatch container. No credentials in here. */}}
 {{- define "peacewatch.env" -}}
 - name: PEACEWATCH_STATE_DIR
   value: /var/lib/peacewatch
@@ -53,58 +67,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: {{ .Values.connections.minio.port | quote }}
 - name: PEACEWATCH_MINIO__REGION
   value: {{ .Values.connections.minio.region | quote }}
-- name: PEACEWATCH_MINIO__ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "peacewatch.minioSecret" . }}
-      key: {{ .Values.connections.minioCredentials.userKey }}
-- name: PEACEWATCH_MINIO__SECRET_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "peacewatch.minioSecret" . }}
-      key: {{ .Values.connections.minioCredentials.passwordKey }}
-- name: PEACEWATCH_LAKE_CREDENTIALS
-  value: {{ .Values.sink.credentials | quote }}
 - name: PYSPARK_PYTHON
   value: /opt/peacewatch/venv/bin/python
 {{- end -}}
 
-{{/* The Pulsar token key and superuser token, mounted where peacewatch's state dir expects them. */}}
-{{- define "peacewatch.secretVolumes" -}}
-- name: pulsar-secret-key
-  secret:
-    secretName: {{ default (printf "%s-pulsar-token-symmetric-key" .Release.Name) .Values.connections.pulsarAuth.secretKeySecret }}
-    defaultMode: 0400
-    items:
-      - key: {{ .Values.connections.pulsarAuth.secretKeyKey }}
-        path: pulsar-token-secret.key
-- name: pulsar-superuser-token
-  secret:
-    secretName: {{ default (printf "%s-pulsar-token-admin" .Release.Name) .Values.connections.pulsarAuth.superuserTokenSecret }}
-    defaultMode: 0400
-    items:
-      - key: {{ .Values.connections.pulsarAuth.superuserTokenKey }}
-        path: superuser.token
-- name: tenant-specs
-  configMap:
-    name: {{ include "peacewatch.fullname" . }}-tenants
+{{/* The state dir (an emptyDir) with one force's kit mounted where peacewatch reads it.
+     Call with (dict "root" $ "tenant" NAME "kit" KIT). */}}
+{{- define "peacewatch.kitVolumes" -}}
 - name: state
   emptyDir: {}
+- name: kit-{{ .kit }}
+  secret:
+    secretName: {{ include "peacewatch.kitSecret" . }}
+    defaultMode: 0400
 {{- end -}}
 
-{{- define "peacewatch.secretMounts" -}}
+{{- define "peacewatch.kitMounts" -}}
 - name: state
   mountPath: /var/lib/peacewatch
-- name: pulsar-secret-key
-  mountPath: /var/lib/peacewatch/secrets/pulsar-token-secret.key
-  subPath: pulsar-token-secret.key
-  readOnly: true
-- name: pulsar-superuser-token
-  mountPath: /var/lib/peacewatch/secrets/superuser.token
-  subPath: superuser.token
-  readOnly: true
-- name: tenant-specs
-  mountPath: /etc/peacewatch/tenants
+- name: kit-{{ .kit }}
+  mountPath: /var/lib/peacewatch/secrets/forces/{{ .tenant }}/{{ .kit }}
   readOnly: true
 {{- end -}}
 
