@@ -30,9 +30,24 @@ from typing import Any
 import pulsar
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, Transaction, write_deltalake
-from deltalake.exceptions import DeltaError, DeltaProtocolError, SchemaMismatchError, TableNotFoundError
+from deltalake.exceptions import (
+    CommitFailedError,
+    DeltaError,
+    DeltaProtocolError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
 from pydantic import BaseModel
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_when_event_set, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential,
+    wait_random,
+)
 
 from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, MicroBatch
 from peacewatch.lakehouse.lake import LakeTable, S3Credentials, TableName, lake_table
@@ -84,6 +99,10 @@ def committed_positions(table: DeltaTable, *, source_id: str, partitions: list[s
         if version is not None:
             out[partition] = version
     return out
+
+
+# Commits lost to another sink's, retried at once before counting as a failure.
+_RACE_ATTEMPTS = 8
 
 
 def _transient(exc: BaseException) -> bool:
@@ -224,7 +243,7 @@ class _TableWriter:
             reraise=True,
         )
         try:
-            retrying(self._commit)
+            retrying(self._commit_through_races)
         except Exception as exc:
             if stop.is_set() and _transient(exc):
                 raise SinkStopped(
@@ -237,6 +256,20 @@ class _TableWriter:
             consumer.acknowledge(message)
         self.stats.skipped_duplicates += self.batch.duplicates
         self.batch = MicroBatch(self.policy)
+
+    def _commit_through_races(self) -> None:
+        """_commit, again at once when another sink committed in between (a lost race is not an
+        outage: re-checking is cheap, and it must not wait for - or be cut short by - a stop)."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(CommitFailedError),
+            stop=stop_after_attempt(_RACE_ATTEMPTS),
+            wait=wait_random(0, 0.2),  # apart, so that racing sinks do not collide again
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self._delta = None  # the snapshot is stale: plan again against the new one
+                self._commit()
 
     def _commit(self) -> None:
         delta = self._load()

@@ -368,3 +368,47 @@ def _log_objects(settings: Settings, tenant: str) -> list[str]:
     bucket = settings.tenant_bucket(tenant)
     objects = minio_client(settings).list_objects(bucket, prefix="lake/reports/_delta_log/")
     return [o.object_name for o in objects]
+
+
+def test_a_commit_lost_to_another_sink_is_retried_even_while_stopping(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    """SIGTERM while another sink commits first: the batch in hand still lands, exactly once.
+    The join/leave test once saw a sink exit 1 here ("Concurrent transaction failed" on its
+    stop-time flush, counted as an outage); this test does not make delta-rs raise that conflict
+    deterministically, so it guards the path, not that exact race."""
+    from peacewatch.lakehouse.sink import _receive
+    from peacewatch.platform.clients import pulsar_client
+    from peacewatch.platform.topics import TenantTopics
+
+    tenant = tenant_names[0]
+    onboard(settings, admin, tenant, partitions=1)
+    client = pulsar_client(settings)
+    sink = DeltaSink(settings, client, tenant=tenant, tables=("reports",), sources=sources(settings, tenant))
+    try:
+        sent = _publish(client, tenant, minutes=1, drones=20).report_ids[tenant]
+        writer = sink._writers[TenantTopics(tenant).reports]
+        deadline = time.monotonic() + 30
+        while len(writer.batch) < len(sent) and time.monotonic() < deadline:
+            for msg in _receive(sink._native):
+                writer.offer(msg, msg.topic_name())
+        assert writer._load() is not None  # the snapshot this batch will be planned against
+        # The partition's previous owner commits its last batch in between (a partition moved):
+        # its app transaction for that partition races ours.
+        from deltalake import CommitProperties, Transaction, write_deltalake
+
+        from peacewatch.lakehouse.positions import sink_app_id
+
+        where = lake_table(settings, tenant=tenant, name="reports", kit="lake")
+        other = DeltaTable(where.uri, storage_options=where.storage_options)
+        partition = next(iter(writer.batch.highest()))
+        earlier = Transaction(app_id=sink_app_id(writer.source_id, partition), version=1)
+        write_deltalake(other, other.schema().to_arrow().empty_table(), mode="append",
+                        commit_properties=CommitProperties(app_transactions=[earlier]))  # fmt: skip
+        stop = threading.Event()
+        stop.set()  # SIGTERM arrived: the final flush gets one outer attempt
+        writer.flush(sink._native, stop=stop)
+    finally:
+        sink.close()
+        client.close()
+    assert sorted(_table_ids(settings, tenant)) == sorted(sent)
