@@ -80,11 +80,11 @@ def deploy_function(
     if not package.is_file():
         raise PeacewatchError(f"function package {package} not found")
     exists = admin.get_function(spec.tenant, spec.namespace, spec.name) is not None
+    config = spec.function_config(package=package)
     if exists and reregister:
         admin.delete_function(spec.tenant, spec.namespace, spec.name)
-        _create_when_gone(admin, spec.function_config(package=package), package=package)
+        _create_when_gone(admin, config, package=package)
         return "re-registered"
-    config = spec.function_config(package=package)
     try:
         admin.put_function(config, package=package, update=exists)
     except PulsarAdminError as exc:

@@ -58,17 +58,18 @@ def _target(settings: Settings) -> tuple[str, list[str]]:
     tag = "cp" + python.replace(".", "")
     if t.platform is None and t.python is None:
         return tag, []
-    options = ["--python-version", python, "--implementation", "cp", "--abi", tag, "--abi", "abi3"]
-    options += ["--abi", "none"]
+    options = ["--python-version", python, "--implementation", "cp"]
+    options += ["--abi", tag, "--abi", "abi3", "--abi", "none"]
     if t.platform:
         options += ["--platform", t.platform, "--platform", "any"]
     return f"{tag}-{t.platform or 'native'}", options
 
 
-def _dependency_wheels(settings: Settings, names: tuple[str, ...], *, console: Console) -> list[Path]:
-    """Wheels of the versions installed here, for the instances' machine (this one unless the
-    settings name another), downloaded once into the cache."""
-    tag, target_options = _target(settings)
+def _dependency_wheels(
+    settings: Settings, names: tuple[str, ...], *, tag: str, target_options: list[str], console: Console
+) -> list[Path]:
+    """Wheels of the versions installed here, for the instances' machine (`_target`), downloaded
+    once into the cache."""
     wheel_dir = settings.cache_dir / "function-deps" / tag
     wheel_dir.mkdir(parents=True, exist_ok=True)
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in names]
@@ -97,11 +98,14 @@ def build_function_zip(
     console: Console | None = None,
 ) -> Path:
     console = console or Console(stderr=True)
-    wheels = _dependency_wheels(settings, dependencies, console=console)
+    tag, target_options = _target(settings)
+    wheels = _dependency_wheels(
+        settings, dependencies, tag=tag, target_options=target_options, console=console
+    )
     out_dir = settings.cache_dir / "functions"
     out_dir.mkdir(parents=True, exist_ok=True)
     # One package per target: the instance's pip refuses (fatally) wheels for another machine.
-    target = out_dir / f"{name}-{_target(settings)[0]}.zip"
+    target = out_dir / f"{name}-{tag}.zip"
     tmp = target.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for module in modules:

@@ -17,6 +17,7 @@ from peacewatch.lakehouse.sink import DeltaSink, SinkStats, adopt_source
 from peacewatch.lakehouse.upkeep import MIN_RETENTION_HOURS, check_retention, table_status
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
+from peacewatch.platform.credentials import MINIO_KITS
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
@@ -121,8 +122,8 @@ def status(
 ) -> None:
     """Tables, versions, rows, files and freshness per tenant."""
     settings: Settings = ctx.obj
-    if kit not in ("analyst", "lake", "upkeep"):
-        raise PeacewatchError(f"--kit {kit!r}: the lake is read as analyst, lake or upkeep")
+    if kit not in MINIO_KITS:
+        raise PeacewatchError(f"--kit {kit!r}: the lake is read as one of {', '.join(MINIO_KITS)}")
     table = Table("tenant", "table", "version", "rows", "files", "size", "last commit", "lag")
     for t in _tenants(settings, tenant):
         for name in ("reports", "alerts"):

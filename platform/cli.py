@@ -45,9 +45,10 @@ def rotate_key(ctx: typer.Context) -> None:
     are re-issued and the alert functions redeployed. Tokens handed out before stop working
     (drones and officers need new ones: `peacewatch tenants token`)."""
     settings: Settings = ctx.obj
-    Stack(settings=settings, console=Console()).rotate_key()
+    console = Console()
+    Stack(settings=settings, console=console).rotate_key()
     forces = reapply_all(settings)
-    Console().print(f"re-issued the tokens of {len(forces)} force(s): {', '.join(forces) or '-'}")
+    console.print(f"re-issued the tokens of {len(forces)} force(s): {', '.join(forces) or '-'}")
 
 
 @app.command()

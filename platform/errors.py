@@ -6,6 +6,7 @@ __all__ = [
     "InstallError",
     "InvalidConfig",
     "InvalidReport",
+    "KubernetesUnavailable",
     "MinioUnavailable",
     "PeacewatchError",
     "PulsarAdminError",
@@ -44,6 +45,10 @@ class StackError(PeacewatchError):
 
 class PulsarUnavailable(PeacewatchError):
     """Pulsar does not answer where the settings say it is."""
+
+
+class KubernetesUnavailable(PeacewatchError):
+    """Not inside a Kubernetes pod with a service account, or the API server refused."""
 
 
 class MinioUnavailable(PeacewatchError):

@@ -44,10 +44,11 @@ console = Console()
 def _needs(ctx: typer.Context) -> None:
     # Onboarding reaches both; `token` signs (after checking the force on the broker);
     # `credentials` only reads a kit.
+    offline = ("credentials", "publish-kits", "restore-kits")  # read or write kits only
     require(
         ctx.obj,
-        pulsar=ctx.invoked_subcommand not in ("credentials", "publish-kits", "restore-kits"),
-        minio=ctx.invoked_subcommand not in ("token", "credentials", "publish-kits", "restore-kits"),
+        pulsar=ctx.invoked_subcommand not in offline,
+        minio=ctx.invoked_subcommand not in (*offline, "token"),
     )
 
 
@@ -251,6 +252,13 @@ def credentials(
                       "endpoint": ctx.obj.minio.url, "bucket": ctx.obj.tenant_bucket(name)}))  # fmt: skip
 
 
+def _in_cluster(names: list[str]) -> KubeSecrets:
+    """The API server, once every force name is valid."""
+    for name in names:
+        validate_tenant_name(name)
+    return KubeSecrets.in_cluster()
+
+
 @app.command("publish-kits")
 def publish_kits_(
     ctx: typer.Context,
@@ -259,10 +267,8 @@ def publish_kits_(
 ) -> None:
     """In the onboarding Job: each force's kits (lake, analyst, upkeep, fleet, officer) as Kubernetes
     Secrets in the Job's namespace, for that force's workloads to mount."""
-    for name in names:
-        validate_tenant_name(name)
     labels = {"app.kubernetes.io/name": "peacewatch", "app.kubernetes.io/component": "credentials"}
-    done = publish_kits(ctx.obj, KubeSecrets.in_cluster(), prefix=prefix, tenants=names, labels=labels)
+    done = publish_kits(ctx.obj, _in_cluster(names), prefix=prefix, tenants=names, labels=labels)
     for secret, outcome in done:
         console.print(f"{outcome} Secret {secret}")
 
@@ -275,7 +281,5 @@ def restore_kits_(
 ) -> None:
     """In the onboarding Job, before `apply`: the kits an earlier run published, back into this
     Job's state (so an upgrade keeps the forces' keys and tokens)."""
-    for name in names:
-        validate_tenant_name(name)
-    n = restore_kits(ctx.obj, KubeSecrets.in_cluster(), prefix=prefix, tenants=names)
+    n = restore_kits(ctx.obj, _in_cluster(names), prefix=prefix, tenants=names)
     console.print(f"restored {n} kit(s)")

@@ -19,13 +19,12 @@ from typing import Any
 import httpx
 
 from peacewatch.platform.credentials import Kit, kit_dir, write_private
-from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.errors import KubernetesUnavailable
 from peacewatch.platform.settings import Settings
 
 __all__ = [
     "PUBLISHED_KITS",
     "KubeSecrets",
-    "KubernetesUnavailable",
     "kit_secret",
     "kit_secret_name",
     "publish_kits",
@@ -35,10 +34,6 @@ __all__ = [
 # The alerting kit stays with the Job: the worker keeps the deployer's token for the function.
 PUBLISHED_KITS: tuple[Kit, ...] = ("lake", "analyst", "upkeep", "fleet", "officer")
 _SA = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-
-class KubernetesUnavailable(PeacewatchError):
-    """Not inside a Kubernetes pod with a service account, or the API server refused."""
 
 
 def kit_secret_name(prefix: str, tenant: str, kit: Kit) -> str:

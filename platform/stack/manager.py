@@ -83,10 +83,10 @@ class Stack:
                 )
 
     def _start(self, runner: _Runner) -> None:
+        """Start unless running; the caller checked its ports (check_ports)."""
         if runner.process.pid() is not None:
             self.console.print(f"{runner.name}: already running (pid {runner.process.pid()})")
             return
-        self.check_ports(runner)
         pid = runner.start()
         self.console.print(f"{runner.name}: started (pid {pid}), log {runner.process.log_file}")
 
@@ -115,6 +115,7 @@ class Stack:
         rotate_secret_key(self.settings)
         self.console.print("pulsar: new token signing key and superuser token written")
         if was_running:
+            self.check_ports(pulsar)
             self._start(pulsar)
             self._wait(pulsar, timeout_s=self.settings.pulsar.startup_timeout_s)
 

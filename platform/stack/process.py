@@ -21,24 +21,28 @@ from peacewatch.platform.errors import StackError
 __all__ = ["ManagedProcess", "busy_ports", "port_open"]
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Kernel start time of a pid: tells our process apart from a later one reusing its pid."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, kernel start time) of a pid, None when it is gone. The start time tells our process
+    apart from a later one reusing its pid."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # comm (field 2) may contain spaces; fields after the closing paren are space separated.
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[19])
+
+
+def _start_ticks(pid: int) -> int | None:
+    stat = _stat(pid)
+    return None if stat is None else stat[1]
 
 
 def _running(pid: int) -> bool:
     """Alive and not a zombie: a process killed while another process is its parent stays listed
     until that parent reaps it, but it is stopped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
 
 
 def port_open(host: str, port: int, *, timeout_s: float = 0.5) -> bool:
@@ -91,7 +95,8 @@ class ManagedProcess:
         if record is None:
             return None
         pid = int(record["pid"])
-        if _start_ticks(pid) != record.get("start_ticks") or not _running(pid):
+        stat = _stat(pid)
+        if stat is None or stat[1] != record.get("start_ticks") or stat[0] in ("Z", "X"):
             if not self._survivors(record):
                 self.pid_file.unlink(missing_ok=True)
             return None

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from peacewatch.platform.credentials import S3Credentials, kit_dir, write_kit_credentials, write_kit_token
+from peacewatch.platform.errors import KubernetesUnavailable
 from peacewatch.platform.settings import Settings
-from peacewatch.tenants.kube_kits import KubernetesUnavailable, KubeSecrets, publish_kits, restore_kits
+from peacewatch.tenants.kube_kits import KubeSecrets, publish_kits, restore_kits
 
 API = os.environ.get("PEACEWATCH_KUBE_API")
 ADMIN = os.environ.get("PEACEWATCH_KUBE_TOKEN", "")
