@@ -15,7 +15,7 @@ from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.errors import PeacewatchError
-from peacewatch.platform.reachability import require
+from peacewatch.platform.reachability import require_unless_help
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
@@ -28,12 +28,12 @@ console = Console()
 
 @app.callback()
 def _needs(ctx: typer.Context) -> None:
-    require(ctx.obj, pulsar=True)
+    require_unless_help(ctx.obj, pulsar=True)
 
 
 @alerts_app.callback()
 def _needs_alerts(ctx: typer.Context) -> None:
-    require(ctx.obj, pulsar=True)
+    require_unless_help(ctx.obj, pulsar=True)
 
 
 @app.command()

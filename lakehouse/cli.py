@@ -19,7 +19,7 @@ from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.credentials import MINIO_KITS
 from peacewatch.platform.errors import PeacewatchError
-from peacewatch.platform.reachability import require
+from peacewatch.platform.reachability import require, require_unless_help
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topic_identity import source_identities, topic_identity
 from peacewatch.platform.topics import TenantTopics, validate_tenant_name
@@ -33,7 +33,7 @@ console = Console()
 def _needs(ctx: typer.Context) -> None:
     # run and adopt-topic read the broker; status and maintain only the lake (and the broker to
     # list the forces when no -t is given: checked there).
-    require(ctx.obj, pulsar=ctx.invoked_subcommand in ("run", "adopt-topic"), minio=True)
+    require_unless_help(ctx.obj, pulsar=ctx.invoked_subcommand in ("run", "adopt-topic"), minio=True)
 
 
 def _tenants(settings: Settings, tenant: str | None) -> list[str]:

@@ -4,13 +4,15 @@ retries for 30 s and then prints a stack trace."""
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 
 from peacewatch.platform.errors import MinioUnavailable, PulsarUnavailable
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.process import port_open
 
-__all__ = ["require"]
+__all__ = ["require", "require_unless_help"]
 
 _HOW = "start it with `peacewatch stack up` (or point PEACEWATCH_{name}__HOST/PORT settings at yours)"
 
@@ -45,3 +47,10 @@ def require(settings: Settings, *, pulsar: bool = False, minio: bool = False) ->
         _pulsar(settings)
     if minio:
         _minio(settings)
+
+
+def require_unless_help(settings: Settings, *, pulsar: bool = False, minio: bool = False) -> None:
+    """require(), for a command group's check: that runs before its command parses `--help`,
+    and asking for help needs no stack."""
+    if "--help" not in sys.argv[1:]:
+        require(settings, pulsar=pulsar, minio=minio)

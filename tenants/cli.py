@@ -20,7 +20,7 @@ from peacewatch.platform.auth import PERSON_LIFETIMES, mint_token, role_name, se
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.errors import PeacewatchError
-from peacewatch.platform.reachability import require
+from peacewatch.platform.reachability import require_unless_help
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
 from peacewatch.tenants.kube_kits import KubeSecrets, publish_kits, restore_kits
@@ -45,7 +45,7 @@ def _needs(ctx: typer.Context) -> None:
     # Onboarding reaches both; `token` signs (after checking the force on the broker);
     # `credentials` only reads a kit.
     offline = ("credentials", "publish-kits", "restore-kits")  # read or write kits only
-    require(
+    require_unless_help(
         ctx.obj,
         pulsar=ctx.invoked_subcommand not in offline,
         minio=ctx.invoked_subcommand not in (*offline, "token"),

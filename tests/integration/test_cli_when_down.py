@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import takewhile
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,13 @@ def test_with_the_stack_down(args: list[str], tmp_path: Path) -> None:
 def test_with_minio_down_and_pulsar_up(stack: Stack, settings: Settings, args: list[str]) -> None:
     env = {**cli_env(settings), "PEACEWATCH_MINIO__PORT": "3"}
     _one_line(_run(env, args), names="MinIO is not answering")
+
+
+@pytest.mark.parametrize("args", NEEDS_PULSAR + NEEDS_MINIO, ids=lambda a: " ".join(a[:2]))
+def test_help_needs_no_stack(args: list[str], tmp_path: Path) -> None:
+    down = Settings(state_dir=tmp_path, pulsar={"broker_port": 1, "web_port": 2}, minio={"port": 3})
+    env = {**cli_env(down), "PEACEWATCH_STATE_DIR": str(tmp_path)}
+    command = list(takewhile(lambda a: a.isalpha() or "-" in a[1:], args))[:2]  # the command's words
+    proc = _run(env, [*command, "--help"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage:" in proc.stdout
