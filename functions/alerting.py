@@ -44,9 +44,17 @@ from peacewatch.platform.errors import InvalidReport
 from peacewatch.platform.positions import message_position
 from peacewatch.platform.schema_registry import ContractSchema
 
-__all__ = ["COOLDOWN_STATE_PREFIX", "DLQ_ERROR_PROPERTY", "STAGE", "AlertFunction"]
+__all__ = [
+    "COOLDOWN_STATE_PREFIX",
+    "DLQ_ERROR_PROPERTY",
+    "REPORT_PUBLISHED_PROPERTY",
+    "STAGE",
+    "AlertFunction",
+]
 
 COOLDOWN_STATE_PREFIX = "cooldown/"
+# On each alert: the report's publish time on the broker, in ms since the epoch.
+REPORT_PUBLISHED_PROPERTY = "report_published_ms"
 STAGE = "alerting"
 _METRICS_EVERY_S = 1.0
 _STATE_WRITE_ATTEMPTS = 5
@@ -222,6 +230,7 @@ class AlertFunction(Function):  # type: ignore[misc]
             )
 
         outcome = _Outcome(len(alerts), persisted)
+        published = _report_published_ms(context)
         for alert in alerts:
             event_ms = int(alert.ts.timestamp() * 1000)
             extra = {"event_timestamp": event_ms} if event_ms >= 0 else {}  # unsigned: nothing before 1970
@@ -229,7 +238,11 @@ class AlertFunction(Function):  # type: ignore[misc]
                 alert.to_json(),
                 lambda result, _mid, alert=alert: self._published(alert, result, outcome),
                 partition_key=alert.citizen_id,
-                properties={"alert_id": str(alert.alert_id), "report_id": str(alert.report_id)},
+                properties={
+                    "alert_id": str(alert.alert_id),
+                    "report_id": str(alert.report_id),
+                    REPORT_PUBLISHED_PROPERTY: published,
+                },
                 **extra,
             )
 
@@ -285,6 +298,13 @@ class AlertFunction(Function):  # type: ignore[misc]
             self._dlq.send(letter, on_done=done)
         except pulsar.PulsarException:
             _nack(context, msg_id, topic)  # no DLQ producer right now: the report comes back later
+
+
+def _report_published_ms(context: Any) -> str:
+    """When the broker got the report (ms): with it anyone can measure report -> alert delay.
+    The runtime's context keeps the current message (python_instance's ContextImpl.message)."""
+    message = getattr(context, "message", None)
+    return str(message.publish_timestamp()) if message is not None else ""
 
 
 def _nack(context: Any, msg_id: Any, topic: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerting
 from peacewatch.functions.alert_log import parse_alert_line
-from peacewatch.functions.alerting import DLQ_ERROR_PROPERTY
+from peacewatch.functions.alerting import DLQ_ERROR_PROPERTY, REPORT_PUBLISHED_PROPERTY
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.contract import Alert, alert_id_for
@@ -93,6 +93,16 @@ def test_exact_alerts_log_lines_and_dlq_per_tenant(
     assert {m.event_timestamp() for m in raw} == {
         int(s1.ts.timestamp() * 1000),
         int(s2.ts.timestamp() * 1000),
+    }
+    # ... and when the broker got the report, so anyone can measure the report -> alert delay.
+    published = {}
+    for partition in range(2):
+        for m in read_all(client, f"{TenantTopics(south).reports}-partition-{partition}", expected=0):
+            if m.data() != bad_json:
+                published[json.loads(m.data())["report_id"]] = str(m.publish_timestamp())
+    assert {m.properties()[REPORT_PUBLISHED_PROPERTY] for m in raw} == {
+        published[str(s1.report_id)],
+        published[str(s2.report_id)],
     }
 
     # Officers' feed: one WARNING line per alert on the tenant's own log topic.
