@@ -215,7 +215,9 @@ class PulsarAdmin:
         self._request("PUT", f"/admin/v2/{_topic_path(topic)}/properties", json_body=dict(properties))
 
     def topic_permissions(self, topic: str) -> dict[str, list[str]]:
-        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/permissions") or {})
+        """Grants on the topic ({} for a topic that does not exist yet: it has none)."""
+        resp = self._request("GET", f"/admin/v2/{_topic_path(topic)}/permissions", ok_statuses=(404,))
+        return {} if resp.status_code == 404 or not resp.content else dict(resp.json())
 
     def grant_topic_permission(self, topic: str, *, role: str, actions: list[str]) -> None:
         self._request("POST", f"/admin/v2/{_topic_path(topic)}/permissions/{role}", json_body=actions)

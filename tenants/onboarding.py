@@ -128,6 +128,14 @@ def namespace_policies(spec: TenantSpec, settings: Settings) -> dict[str, Any]:
             "managedLedgerOffloadDeletionLagInMillis": spec.offload.deletion_lag_minutes * 60_000,
         },
         "offloadThreshold": offload_bytes,
+        # The broker deletes topics without subscriptions after a minute idle (standalone's and the
+        # chart's default): the DLQ and the alert log would vanish, taking their per-topic grants
+        # with them, until a producer recreated them.
+        "inactiveTopicPolicies": {
+            "inactiveTopicDeleteMode": "delete_when_no_subscriptions",
+            "maxInactiveDurationSeconds": 60,
+            "deleteWhileInactive": False,
+        },
     }
 
 
@@ -288,12 +296,15 @@ def plan_steps(
     reports_partitions = admin.partitions(topics.reports) if ns_exists else 0
     identities = ns_exists and all(_has_identity(admin, t) for t in (topics.reports, topics.alerts))
     lake_subscribed = ns_exists and all(_subscribed(admin, t) for t in (topics.reports, topics.alerts))
+    plain = (topics.alerts, topics.dlq, topics.alert_log)
+    plain_exist = ns_exists and set(plain) <= set(admin.topics(ns))
     # Namespace, topics, identities and schemas: the foundation's provisioning, itself idempotent.
     steps.append(Step(
         f"namespace {ns}, topics (reports x{spec.partitions}) with identities, contract schemas",
         {"namespace": ns_exists, "partitions": reports_partitions, "identities": identities,
-         "lake subscription": lake_subscribed},
-        {"namespace": True, "partitions": spec.partitions, "identities": True, "lake subscription": True},
+         "lake subscription": lake_subscribed, "topics": plain_exist},
+        {"namespace": True, "partitions": spec.partitions, "identities": True, "lake subscription": True,
+         "topics": True},
         lambda: _provision(admin, spec, current_partitions=reports_partitions),
     ))  # fmt: skip
     for name, value in namespace_policies(spec, settings).items():

@@ -119,6 +119,16 @@ def test_onboarding_end_to_end_and_apply_twice_changes_nothing(
         fleet.close()
         officer.close()
 
+    # Idle topics stay (the broker deletes idle topics without subscriptions after a minute), and
+    # one deleted anyway comes back with its grants at the next apply.
+    assert admin.get_namespace_policy(ns, "inactiveTopicPolicies")["deleteWhileInactive"] is False
+    grants = admin.topic_permissions(topics.alert_log)
+    assert admin.delete_topic(topics.alert_log, partitioned=False)
+    assert admin.topic_permissions(topics.alert_log) == {}
+    again = apply_cli()
+    assert again.returncode == 0, again.stderr
+    assert admin.topic_permissions(topics.alert_log) == grants
+
     # The CLI agrees: nothing to change.
     proc = subprocess.run([sys.executable, "-m", "peacewatch.platform.cli", "tenants", "show", tenant],
                           env=cli_env(settings), capture_output=True, text=True, timeout=120)  # fmt: skip
