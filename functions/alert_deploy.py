@@ -27,6 +27,7 @@ def alert_function_spec(tenant: str, *, config: AlertConfig, parallelism: int = 
         name=ALERT_FUNCTION_NAME,
         class_name="peacewatch.functions.alerting.AlertFunction",
         inputs=[topics.reports],
+        input_serde="peacewatch.functions.raw_bytes.RawBytes",  # the reports' bytes as sent
         output=None,  # alerts go out through the function's own producer, several per report if need be
         # No log topic: the function writes the officers' alert lines to it itself (the runtime
         # would swap logging handlers around every message to serve a log topic).

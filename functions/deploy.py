@@ -28,6 +28,9 @@ class FunctionSpec(BaseModel):
     name: str
     class_name: str = Field(description="module.Class inside the package")
     inputs: list[str]
+    input_serde: str | None = Field(
+        default=None, description="module.Class of the inputs' SerDe (default: the runtime's IdentitySerDe)"
+    )
     output: str | None = None
     log_topic: str | None = None
     user_config: dict[str, Any] = Field(default_factory=dict)
@@ -59,6 +62,9 @@ class FunctionSpec(BaseModel):
             "subscriptionPosition": self.subscription_position,
             "retainOrdering": self.retain_ordering,
         }
+        if self.input_serde:
+            del config["inputs"]
+            config["customSerdeInputs"] = dict.fromkeys(self.inputs, self.input_serde)
         if self.output:
             config["output"] = self.output
         if self.log_topic:

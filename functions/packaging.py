@@ -31,6 +31,7 @@ ALERTING_MODULES = (
     "peacewatch.functions.decision",
     "peacewatch.functions.alert_log",
     "peacewatch.functions.alerting",
+    "peacewatch.functions.raw_bytes",
 )
 ALERTING_DEPENDENCIES = (
     "pydantic",
