@@ -436,7 +436,8 @@ def _report(data: dict[str, Any]) -> None:
         "CPU time / reports it processed.",
     ]
     console.print(table)
-    path = write_results("alert_latency", data, "\n".join(lines))
+    name = "alert_latency" if data["parallelism"] == 1 else f"alert_latency_p{data['parallelism']}"
+    path = write_results(name, data, "\n".join(lines))
     _chart(data, path.with_suffix(".png"))
     console.print(f"results: {path}")
 
