@@ -200,21 +200,21 @@ def _cpu_s(procs: list[psutil.Process]) -> float:
     return total
 
 
-def _backlog() -> int:
-    with pulsar_admin(SETTINGS) as admin:
+def _backlog(settings: Settings) -> int:
+    with pulsar_admin(settings) as admin:
         stats = admin.topic_stats(TenantTopics(TENANT).reports, partitioned=True)
     return int(stats.get("subscriptions", {}).get("alerting", {}).get("msgBacklog", 0))
 
 
-def _processed() -> int:
-    with pulsar_admin(SETTINGS) as admin:
+def _processed(settings: Settings) -> int:
+    with pulsar_admin(settings) as admin:
         status = admin.function_status(TENANT, NAMESPACE, ALERT_FUNCTION_NAME)
     return sum(int(i["status"]["numSuccessfullyProcessed"]) for i in status["instances"])
 
 
-def _drain(timeout_s: float = 180) -> None:
+def _drain(settings: Settings, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
-    while _backlog() > 0 and time.monotonic() < deadline:
+    while _backlog(settings) > 0 and time.monotonic() < deadline:
         time.sleep(2)
 
 
@@ -285,17 +285,17 @@ def alert_path(settings: Settings, rate: int, window: float, payloads: Path, *, 
     produce.start()
     time.sleep(WARMUP_S + 2)  # the JVM's start, then the warm-up
     measured_from = time.time() * 1000
-    cpu0, processed0, t0 = _cpu_s(procs), _processed(), time.monotonic()
+    cpu0, processed0, t0 = _cpu_s(procs), _processed(settings), time.monotonic()
     samples = []
     # A fixed window inside the drones' steady sending (they send for WARMUP_S + window).
     while time.monotonic() < t0 + window - 4:
         time.sleep(2)
-        samples.append(_backlog())
+        samples.append(_backlog(settings))
     measured_to = time.time() * 1000
-    cpu1, processed1, t1 = _cpu_s(procs), _processed(), time.monotonic()
+    cpu1, processed1, t1 = _cpu_s(procs), _processed(settings), time.monotonic()
     drones = drone_out.get()
     produce.join()
-    _drain()
+    _drain(settings)
     time.sleep(2)
     stop.set()
     seen = out.get()
@@ -335,9 +335,6 @@ def _apply(settings: Settings, *, cooldown_s: float, parallelism: int) -> None:
     os.unlink(f.name)
 
 
-SETTINGS = Settings()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--window", type=float, default=20.0, help="measured seconds per rate and path")
@@ -345,7 +342,7 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--cooldown-s", type=float, default=300.0, help="the cooldown-on runs' window")
     args = parser.parse_args()
-    settings = SETTINGS
+    settings = Settings()
     Stack(settings=settings, console=console).up()
     payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
     bad = _payload_file(payloads)
@@ -358,7 +355,7 @@ def main() -> None:
     for cooldown in (False, True):
         console.print(f"[bold]alert function, cooldown {'on' if cooldown else 'off'}[/]")
         _apply(settings, cooldown_s=args.cooldown_s if cooldown else 0.0, parallelism=args.parallelism)
-        _drain()
+        _drain(settings)
         for rate in args.rates:
             row = runs[args.rates.index(rate)] if cooldown else {"rate": rate}
             if not cooldown:

@@ -51,7 +51,6 @@ class FunctionSpec(BaseModel):
             "namespace": self.namespace,
             "name": self.name,
             "className": self.class_name,
-            "inputs": self.inputs,
             "runtime": "PYTHON",
             "py": package.name,
             "userConfig": self.user_config,
@@ -63,8 +62,9 @@ class FunctionSpec(BaseModel):
             "retainOrdering": self.retain_ordering,
         }
         if self.input_serde:
-            del config["inputs"]
             config["customSerdeInputs"] = dict.fromkeys(self.inputs, self.input_serde)
+        else:
+            config["inputs"] = self.inputs
         if self.output:
             config["output"] = self.output
         if self.log_topic:

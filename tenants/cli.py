@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 import urllib3
@@ -252,6 +252,10 @@ def credentials(
                       "endpoint": ctx.obj.minio.url, "bucket": ctx.obj.tenant_bucket(name)}))  # fmt: skip
 
 
+_Forces = Annotated[list[str], typer.Argument(help="Forces whose kits to publish or restore")]
+_SecretPrefix = Annotated[str, typer.Option("--secret-prefix", help="Secrets are named PREFIX-FORCE-KIT")]
+
+
 def _in_cluster(names: list[str]) -> KubeSecrets:
     """The API server, once every force name is valid."""
     for name in names:
@@ -262,8 +266,8 @@ def _in_cluster(names: list[str]) -> KubeSecrets:
 @app.command("publish-kits")
 def publish_kits_(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., help="Forces whose kits to publish"),
-    prefix: str = typer.Option(..., "--secret-prefix", help="Secrets are named PREFIX-FORCE-KIT"),
+    names: _Forces,
+    prefix: _SecretPrefix,
 ) -> None:
     """In the onboarding Job: each force's kits (lake, analyst, upkeep, fleet, officer) as Kubernetes
     Secrets in the Job's namespace, for that force's workloads to mount."""
@@ -276,8 +280,8 @@ def publish_kits_(
 @app.command("restore-kits")
 def restore_kits_(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., help="Forces whose kits to restore"),
-    prefix: str = typer.Option(..., "--secret-prefix", help="Secrets are named PREFIX-FORCE-KIT"),
+    names: _Forces,
+    prefix: _SecretPrefix,
 ) -> None:
     """In the onboarding Job, before `apply`: the kits an earlier run published, back into this
     Job's state (so an upgrade keeps the forces' keys and tokens)."""

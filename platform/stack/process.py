@@ -41,7 +41,10 @@ def _start_ticks(pid: int) -> int | None:
 def _running(pid: int) -> bool:
     """Alive and not a zombie: a process killed while another process is its parent stays listed
     until that parent reaps it, but it is stopped."""
-    stat = _stat(pid)
+    return _live(_stat(pid))
+
+
+def _live(stat: tuple[str, int] | None) -> bool:
     return stat is not None and stat[0] not in ("Z", "X")
 
 
@@ -96,7 +99,7 @@ class ManagedProcess:
             return None
         pid = int(record["pid"])
         stat = _stat(pid)
-        if stat is None or stat[1] != record.get("start_ticks") or stat[0] in ("Z", "X"):
+        if stat is None or not _live(stat) or stat[1] != record.get("start_ticks"):
             if not self._survivors(record):
                 self.pid_file.unlink(missing_ok=True)
             return None
