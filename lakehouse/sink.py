@@ -14,6 +14,8 @@
   which took the partition over meanwhile, has not stored.
 - Outages (MinIO, Pulsar) are retried with backoff and acknowledge nothing; stop() interrupts
   the backoff. A row that cannot be converted is found by bisection and dead-lettered alone.
+- A table's commit runs in its own thread while the next batch fills (Delta's write and the
+  S3 round trips release the GIL): at most one commit per table in flight, in batch order.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +55,7 @@ from tenacity import (
 from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, MicroBatch
 from peacewatch.lakehouse.lake import LakeTable, S3Credentials, TableName, lake_table
 from peacewatch.lakehouse.positions import identity_fingerprint, sink_app_id, source_app_id
-from peacewatch.lakehouse.rows import to_table
+from peacewatch.lakehouse.rows import prepare, to_table
 from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.contract_data import ContractValidator, contract_validator
 from peacewatch.platform.dead_letters import DeadLetter, DeadLetterFailed, DeadLetterQueue
@@ -77,13 +80,20 @@ class SinkStopped(PeacewatchError):
 
 @dataclass
 class SinkStats:
+    """Counts of one sink. Each field is written by one thread only (receiving or committing)."""
+
     received: int = 0
     written: int = 0
     skipped_duplicates: int = 0
-    invalid: int = 0
+    refused: int = 0  # by the contract, when received
+    unconvertible: int = 0  # by the stored form, when committed
     commits: int = 0
     retries: int = 0
     freshness_ms: list[float] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> int:
+        return self.refused + self.unconvertible
 
 
 # A row waiting for its commit: (validated data, publish ms, message id, payload, partition, position).
@@ -173,6 +183,7 @@ class _TableWriter:
         self.source_id = source_id
         self.model = model
         self.validate: ContractValidator = contract_validator(model)
+        prepare(model)
         self.policy = policy
         self.batch: MicroBatch[_Row, DeadLetter] = MicroBatch(policy)
         self.dlq = dlq
@@ -216,15 +227,20 @@ class _TableWriter:
         except InvalidReport as exc:
             letter = DeadLetter(payload, exc.reason, partition, str(mid), position)
             if self.batch.add_dead_letter(letter, partition=partition, position=position, message=msg):
-                self.stats.invalid += 1
+                self.stats.refused += 1
             return
         row = (data, msg.publish_timestamp(), mid, payload, partition, position)
         self.batch.add(row, partition=partition, position=position, size=len(payload), message=msg)
 
     # -- committing -----------------------------------------------------------------------------
-    def flush(self, consumer: Any, *, stop: threading.Event) -> None:
-        """Commit the batch (retrying outages until it lands or stop() is called), then ack it."""
-        if self.batch.empty:
+    def seal(self) -> MicroBatch[_Row, DeadLetter]:
+        """The batch in hand, to commit; a new one takes its place."""
+        batch, self.batch = self.batch, MicroBatch(self.policy)
+        return batch
+
+    def commit(self, batch: MicroBatch[_Row, DeadLetter], consumer: Any, *, stop: threading.Event) -> None:
+        """Commit `batch` (retrying outages until it lands or stop() is called), then ack it."""
+        if batch.empty:
             return
 
         def before_sleep(state: RetryCallState) -> None:
@@ -243,7 +259,7 @@ class _TableWriter:
             reraise=True,
         )
         try:
-            retrying(self._commit_through_races)
+            retrying(self._commit_through_races, batch)
         except Exception as exc:
             if stop.is_set() and _transient(exc):
                 raise SinkStopped(
@@ -252,12 +268,11 @@ class _TableWriter:
             raise
         finally:
             self.dlq.close()  # release the producer names: the partition may move to another sink
-        for message in self.batch.received:
+        for message in batch.received:
             consumer.acknowledge(message)
-        self.stats.skipped_duplicates += self.batch.duplicates
-        self.batch = MicroBatch(self.policy)
+        self.stats.skipped_duplicates += batch.duplicates
 
-    def _commit_through_races(self) -> None:
+    def _commit_through_races(self, batch: MicroBatch[_Row, DeadLetter]) -> None:
         """_commit, again at once when another sink committed in between (a lost race is not an
         outage: re-checking is cheap, and it must not wait for - or be cut short by - a stop)."""
         for attempt in Retrying(
@@ -269,17 +284,17 @@ class _TableWriter:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     self._delta = None  # the snapshot is stale: plan again against the new one
-                self._commit()
+                self._commit(batch)
 
-    def _commit(self) -> None:
+    def _commit(self, batch: MicroBatch[_Row, DeadLetter]) -> None:
         delta = self._load()
-        partitions = list(self.batch.highest())
+        partitions = list(batch.highest())
         done = (
             committed_positions(delta, source_id=self.source_id, partitions=partitions)
             if delta is not None
             else {}
         )
-        plan = self.batch.plan(done)
+        plan = batch.plan(done)
         if plan.empty:
             self.stats.skipped_duplicates += plan.skipped  # all committed before (a redelivery)
             return
@@ -293,7 +308,7 @@ class _TableWriter:
         self.dlq.flush()
         self._write(delta, data, plan)
         self.stats.skipped_duplicates += plan.skipped
-        self.stats.invalid += len(unconvertible)
+        self.stats.unconvertible += len(unconvertible)
         now = time.time() * 1000
         self.stats.freshness_ms.extend(now - r[1] for r in plan.rows[:: max(1, len(plan.rows) // 200)])
         self.stats.written += data.num_rows
@@ -416,21 +431,42 @@ class DeltaSink:
         return writer
 
     def run(self, *, until: Callable[[], bool] = lambda: False) -> SinkStats:
-        """Consume and commit until stop() or `until()`; the batch in hand is committed on the way
-        out (unless its storage is unreachable: then it is left unacknowledged, SinkStopped)."""
+        """Consume and commit until stop() or `until()`; the batches in hand are committed on the way
+        out (unless their storage is unreachable: then they are left unacknowledged, SinkStopped).
+        A commit's failure stops the loop as soon as it is seen."""
         writers = list(self._writers.values())
         writer_for = self._writer_for
-        while not self._stop.is_set() and not until():
-            messages = _receive(self._native)
-            self.stats.received += len(messages)
-            for msg in messages:
-                partition = msg.topic_name()
-                writer_for(partition).offer(msg, partition)
+        pools = {id(w): ThreadPoolExecutor(1, thread_name_prefix=f"commit-{w.table.name}") for w in writers}
+        in_flight: dict[int, Future[None]] = {}
+
+        def commit(writer: _TableWriter) -> None:
+            previous = in_flight.pop(id(writer), None)
+            if previous is not None:
+                previous.result()  # one commit per table at a time, in order; its failure stops us
+            batch = writer.seal()
+            if not batch.empty:
+                pool = pools[id(writer)]
+                in_flight[id(writer)] = pool.submit(writer.commit, batch, self._native, stop=self._stop)
+
+        try:
+            while not self._stop.is_set() and not until():
+                messages = _receive(self._native)
+                self.stats.received += len(messages)
+                for msg in messages:
+                    partition = msg.topic_name()
+                    writer_for(partition).offer(msg, partition)
+                for writer in writers:
+                    if writer.batch.due():
+                        commit(writer)
+                for done in [f for f in in_flight.values() if f.done()]:
+                    done.result()  # a commit that failed stops the sink now, not at the table's next one
             for writer in writers:
-                if writer.batch.due():
-                    writer.flush(self._native, stop=self._stop)
-        for writer in writers:
-            writer.flush(self._native, stop=self._stop)
+                commit(writer)
+            for writer in writers:
+                commit(writer)  # waits for the last one: an empty batch starts nothing
+        finally:
+            for pool in pools.values():
+                pool.shutdown(wait=True)  # a commit under way finishes (or stops) before we return
         return self.stats
 
     def close(self) -> None:

@@ -422,7 +422,7 @@ def test_a_commit_lost_to_another_sink_is_retried_even_while_stopping(
                         commit_properties=CommitProperties(app_transactions=[earlier]))  # fmt: skip
         stop = threading.Event()
         stop.set()  # SIGTERM arrived: the final flush gets one outer attempt
-        writer.flush(sink._native, stop=stop)
+        writer.commit(writer.seal(), sink._native, stop=stop)
     finally:
         sink.close()
         client.close()
