@@ -14,7 +14,7 @@ import pulsar
 from peacewatch.functions.alert_log import parse_alert_line
 from peacewatch.platform.topics import TenantTopics
 
-__all__ = ["follow_alerts", "parse_since"]
+__all__ = ["RecentIds", "follow_alerts", "parse_since"]
 
 _SINCE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -23,7 +23,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _REMEMBERED_IDS = 100_000  # a day of alerts at peak for one force; repeats come within minutes
 
 
-class _RecentIds:
+class RecentIds:
     """The last N ids seen: enough to drop redelivery repeats, bounded for a feed that runs for weeks."""
 
     def __init__(self, size: int) -> None:
@@ -68,7 +68,7 @@ def follow_alerts(
         if since is not None:
             reader.seek(int((time.time() - since.total_seconds()) * 1000))
         seen = 0
-        recent = _RecentIds(_REMEMBERED_IDS)
+        recent = RecentIds(_REMEMBERED_IDS)
         last = time.monotonic()
         while limit is None or seen < limit:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import typer
@@ -12,10 +13,11 @@ from rich.table import Table
 from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerting
 from peacewatch.functions.alert_tail import follow_alerts, parse_since
 from peacewatch.functions.decision import AlertConfig
+from peacewatch.functions.desk import DeskServer
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
-from peacewatch.platform.errors import PeacewatchError
-from peacewatch.platform.reachability import require_unless_help
+from peacewatch.platform.errors import DeskUnavailable, PeacewatchError
+from peacewatch.platform.reachability import require, require_unless_help
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import NAMESPACE, validate_tenant_name
@@ -145,4 +147,38 @@ def tail(
     except KeyboardInterrupt:
         pass
     finally:
+        client.close()
+
+
+def desk(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", "-t", help="The force whose alerts to show"),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on (0.0.0.0 in a container)"),
+    port: int = typer.Option(8765, min=0, max=65535, help="Port to serve on (0: any free one)"),
+    since: str = typer.Option("1h", help="Show the alerts raised this far back at once, e.g. 10m, 2h"),
+) -> None:
+    """The force's alert desk: a web page with its alerts live (feed and map), as its officers."""
+    settings: Settings = ctx.obj
+    validate_tenant_name(tenant)
+    window = parse_since(since)
+    require(settings, pulsar=True)
+    client = kit_client(settings, tenant=tenant, kit="officer")  # what an officer may read, no more
+    try:
+        server = DeskServer(client, tenant=tenant, host=host, port=port, since=window)
+    except OSError as exc:
+        client.close()
+        raise DeskUnavailable(
+            f"cannot serve on {host}:{port} ({exc.strerror}): choose another with --port"
+        ) from None
+    server.start()
+    console.print(f"alert desk for {tenant}: [bold]{server.url}[/] (Ctrl-C to stop)", highlight=False)
+    try:
+        while True:
+            time.sleep(1)
+            if server.read_error is not None:
+                raise DeskUnavailable(f"reading the alerts of {tenant} failed: {server.read_error}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
         client.close()

@@ -11,7 +11,7 @@ from deltalake.exceptions import DeltaError
 from pydantic import ValidationError
 from rich.console import Console
 
-from peacewatch.functions.cli import alerts_app
+from peacewatch.functions.cli import alerts_app, desk
 from peacewatch.functions.cli import app as functions_app
 from peacewatch.lakehouse.analysis_cli import analyze, sql
 from peacewatch.lakehouse.cli import app as lake_app
@@ -37,6 +37,7 @@ app.add_typer(lake_app, name="lake")
 app.command()(simulate)
 app.command()(sql)
 app.command()(analyze)
+app.command()(desk)
 
 
 @stack_app.command("rotate-key")

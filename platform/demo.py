@@ -15,6 +15,7 @@ from rich.table import Table
 
 from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
 from peacewatch.functions.alert_tail import follow_alerts
+from peacewatch.functions.desk import DeskServer
 from peacewatch.functions.smoke_check import run_smoke
 from peacewatch.lakehouse.analysis import print_answers, run_analysis
 from peacewatch.lakehouse.batching import BatchPolicy
@@ -201,6 +202,7 @@ def run_demo(
             f"[bold]5. {drones} drones per force, {minutes} simulated minutes at {speed:.0f}x: live alerts"
         )
         publisher = Publisher(fleet, tenants=list(EXAMPLE_TENANTS), bad_rate=0.002, seed=1)
+        desks = _open_desks(officers, console)
         with (
             _Watcher(watch_client, EXAMPLE_TENANTS) as watcher,
             _AlertFeed(officers, EXAMPLE_TENANTS, console) as feed,
@@ -218,6 +220,8 @@ def run_demo(
             if unseen:
                 console.print(f"[yellow]timed out[/] waiting for reports to arrive: not seen {unseen}")
             time.sleep(2)  # the log topic batches for 100 ms; let the last alerts print
+        for desk in desks:
+            desk.stop()
         table = Table("tenant", "published", "received", "malformed (to the DLQ)", "alerts", "latest report")
         for t in EXAMPLE_TENANTS:
             table.add_row(
@@ -261,6 +265,21 @@ def run_demo(
         'Ask your own: [bold]peacewatch sql -t north-precinct "SELECT name, count(*) FROM sightings '
         'WHERE peacescore < 20 GROUP BY name ORDER BY 2 DESC LIMIT 10"[/]'
     )
+    console.print("Follow a force's alerts in a browser: [bold]peacewatch desk -t north-precinct[/]")
+
+
+def _open_desks(officers: dict[str, pulsar.Client], console: Console) -> list[DeskServer]:
+    """An alert desk per force for the live part (as `peacewatch desk` serves it), its URL printed."""
+    desks = []
+    for i, (tenant, client) in enumerate(officers.items()):
+        try:
+            desk = DeskServer(client, tenant=tenant, port=8765 + i)
+        except OSError:  # taken (a desk already running?): any free port
+            desk = DeskServer(client, tenant=tenant, port=0)
+        desk.start()
+        desks.append(desk)
+        console.print(f"alert desk of {tenant}: [bold]{desk.url}[/] (live while drones fly)", highlight=False)
+    return desks
 
 
 def _publish_with_progress(

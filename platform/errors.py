@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "DeskUnavailable",
     "InstallError",
     "InvalidConfig",
     "InvalidReport",
@@ -58,6 +59,10 @@ class MinioUnavailable(PeacewatchError):
 class SourceTopicChanged(PeacewatchError):
     """The topic a Delta table records positions of is not the topic there now (recreated, or the
     broker's metadata was reset): its positions would silently skip new reports."""
+
+
+class DeskUnavailable(PeacewatchError):
+    """The alert desk cannot serve (its port is taken) or cannot read its force's alerts."""
 
 
 class RetentionTooShort(PeacewatchError):

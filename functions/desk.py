@@ -1,0 +1,167 @@
+"""The alert desk: one force's alerts, live, on a web page.
+
+One process per force. It reads the force's alerts topic with a Reader, as the force's officer
+role (the token stays in this process: the browser never holds a Pulsar credential, and the
+broker refuses that role any other force's topics), and pushes each alert to the open pages as a
+server-sent event. A Reader is non-durable: the desk leaves no subscription behind to grow.
+
+Why server-sent events from a small server rather than the browser on Pulsar's WebSocket API:
+the officer token would have to be handed to every browser, the broker's WebSocket service
+would have to be enabled and exposed, and each open page would be one more consumer on the
+broker. Here it is one reader per force, whatever the number of pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pulsar
+
+from peacewatch.functions.desk_feed import DeskFeed, desk_item
+from peacewatch.functions.desk_page import desk_page
+from peacewatch.platform.contract_data import parse_alert_data
+from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.topics import TenantTopics
+
+__all__ = ["DeskServer"]
+
+log = logging.getLogger("peacewatch.functions.desk")
+_KEEPALIVE_S = 15.0  # a comment line now and then: proxies close idle streams
+
+
+class DeskServer:
+    """Serves `/` (the page), `/events` (the alerts, as server-sent events) and `/healthz`."""
+
+    def __init__(
+        self, client: pulsar.Client, *, tenant: str, host: str = "127.0.0.1", port: int = 8765,
+        since: timedelta = timedelta(hours=1),
+    ) -> None:  # fmt: skip
+        """`client` holds the force's officer token; the recent alerts (`since` back) are shown at once."""
+        self.tenant = tenant
+        self.feed = DeskFeed()
+        self._client = client
+        self._since = since
+        self._stop = threading.Event()
+        self._page = desk_page(tenant)
+        self._http = ThreadingHTTPServer((host, port), self._handler())
+        self._http.daemon_threads = True
+        self._reader_thread = threading.Thread(target=self._read, name="desk-reader", daemon=True)
+        self.read_error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> None:
+        """Reading and serving in background threads."""
+        self._reader_thread.start()
+        threading.Thread(target=self._http.serve_forever, name="desk-http", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._http.shutdown()
+        self._http.server_close()
+        self._reader_thread.join(timeout=5)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _read(self) -> None:
+        try:
+            reader = self._client.create_reader(TenantTopics(self.tenant).alerts, pulsar.MessageId.earliest)
+        except pulsar.PulsarException as exc:
+            self.read_error = exc
+            log.error("cannot read the alerts of %s: %s", self.tenant, exc)
+            return
+        try:
+            reader.seek(int((time.time() - self._since.total_seconds()) * 1000))
+            while not self._stop.is_set():
+                try:
+                    msg = reader.read_next(timeout_millis=200)
+                except pulsar.Timeout:
+                    continue
+                try:
+                    alert = parse_alert_data(msg.data())
+                except InvalidReport as exc:  # the function writes valid alerts; say so if one is not
+                    log.warning("skipped an alert that does not meet the contract: %s", exc)
+                    continue
+                self.feed.publish(desk_item(alert))
+        except pulsar.PulsarException as exc:
+            if not self._stop.is_set():
+                self.read_error = exc
+                log.error("reading the alerts of %s stopped: %s", self.tenant, exc)
+        finally:
+            with contextlib.suppress(pulsar.PulsarException):
+                reader.close()
+
+    # -- serving ---------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+                log.debug(format, *args)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/":
+                    self._send(200, "text/html; charset=utf-8", desk._page)
+                elif path == "/events":
+                    self._events()
+                elif path == "/healthz":
+                    if desk.read_error is None and desk._reader_thread.is_alive():
+                        self._send(200, "text/plain", b"ok\n")
+                    else:
+                        self._send(503, "text/plain", b"not reading its alerts\n")
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status: int, kind: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _events(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Accel-Buffering", "no")  # nginx ingress: do not buffer the stream
+                self.end_headers()
+                recent, page = desk.feed.open_page()
+                try:
+                    for item in recent:
+                        self._event(item)
+                    while not desk._stop.is_set():
+                        try:
+                            new = page.get(timeout=_KEEPALIVE_S)
+                        except queue.Empty:
+                            self.wfile.write(b": keepalive\n\n")
+                            self.wfile.flush()
+                            continue
+                        if new is None:  # dropped as too slow: the page reconnects
+                            return
+                        self._event(new)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the page was closed
+                finally:
+                    desk.feed.close_page(page)
+                    self.close_connection = True
+
+            def _event(self, item: dict[str, Any]) -> None:
+                event = f"id: {item['alert_id']}\ndata: {json.dumps(item)}\n\n"
+                self.wfile.write(event.encode())
+                self.wfile.flush()
+
+        return Handler
