@@ -11,13 +11,13 @@ import pandas as pd
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from rich.console import Console
-from rich.table import Table
 
 from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant
 from peacewatch.lakehouse.questions import AnalysisParams, Answer, answer_questions
 from peacewatch.lakehouse.questions.answer import run_sql
 from peacewatch.lakehouse.report import write_report
 from peacewatch.lakehouse.spark import spark_session
+from peacewatch.lakehouse.table_view import rich_table
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.errors import PeacewatchError
@@ -25,18 +25,9 @@ from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 from peacewatch.tenants.onboarding import applied_spec
 
-__all__ = ["force_threshold", "print_answers", "rich_table", "run_analysis", "run_query", "tenant_session"]
+__all__ = ["force_threshold", "print_answers", "run_analysis", "run_query", "tenant_session"]
 
 console = Console()
-
-
-def rich_table(df: pd.DataFrame, *, title: str | None = None, limit: int = 50) -> Table:
-    table = Table(*[str(c) for c in df.columns], title=title)
-    for row in df.head(limit).itertuples(index=False):
-        table.add_row(*[f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row])
-    if len(df) > limit:
-        table.caption = f"{len(df) - limit:,} more rows"
-    return table
 
 
 @contextmanager

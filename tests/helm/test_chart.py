@@ -133,6 +133,21 @@ def test_one_sink_per_force_with_that_forces_lake_kit_only(helm: str, chart: Pat
     assert container["livenessProbe"]["exec"]["command"][-2:] == ["--kit", "lake"]
 
 
+def test_one_alert_desk_per_force_as_its_officer_only(helm: str, chart: Path) -> None:
+    docs = render(helm, chart, "-f", str(EXAMPLE))
+    desks = {d["metadata"]["labels"]["peacewatch/tenant"]: d for d in _by_kind(docs, "Deployment")
+             if d["metadata"]["labels"].get("app.kubernetes.io/component") == "desk"}  # fmt: skip
+    assert set(desks) == {"north-precinct", "south-precinct"}
+    pod = desks["south-precinct"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"][:3] == ["desk", "--tenant", "south-precinct"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert secrets_read(desks["south-precinct"]) == {f"{PREFIX}-south-precinct-officer"}
+    assert pod["automountServiceAccountToken"] is False
+    services = {d["metadata"]["name"] for d in _by_kind(docs, "Service")}
+    assert desks["south-precinct"]["metadata"]["name"] in services
+
+
 def test_only_the_onboarding_job_holds_the_platforms_keys(helm: str, chart: Path) -> None:
     docs = render(helm, chart, "-f", str(EXAMPLE), *ALL_ON)
     workloads = _ours(docs)
@@ -145,6 +160,7 @@ def test_only_the_onboarding_job_holds_the_platforms_keys(helm: str, chart: Path
         "maintenance": "upkeep",
         "analysis": "analyst",
         "simulator": "fleet",
+        "desk": "officer",
         "test": "analyst",
     }
     seen = set()

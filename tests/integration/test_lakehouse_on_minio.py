@@ -71,10 +71,12 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     assert "uprising" in proc.stdout  # the planted word tops the lift table printed
     assert f"{tenant}-d" in proc.stdout  # a drone named for maintenance
 
-    query = subprocess.run(
-        [*cli, "sql", "-t", tenant, "--json",
-         "SELECT count(*) AS n, count(DISTINCT drone_id) AS drones FROM reports"],
-        env=cli_env(settings), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert query.returncode == 0, query.stderr[-3000:]
-    assert json.loads(query.stdout.strip()) == {"n": published, "drones": 20}
+    # The default (embedded) engine and Spark, as the force's analyst, on MinIO: the same answer.
+    for engine in ("embedded", "spark"):
+        query = subprocess.run(
+            [*cli, "sql", "-t", tenant, "--json", "--engine", engine,
+             "SELECT count(*) AS n, count(DISTINCT drone_id) AS drones FROM reports"],
+            env=cli_env(settings), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert query.returncode == 0, query.stderr[-3000:]
+        assert json.loads(query.stdout.strip()) == {"n": published, "drones": 20}, engine
