@@ -4,7 +4,8 @@ One run on the real local stack, over one force's reports table on MinIO (N rows
 delta-rs as the sink writes them):
 1. `peacewatch sql` (the shipped command, default engine: DataFusion in delta-rs) - wall time of
    the whole command, as users run it, for an ad-hoc count and for the hotspots question.
-2. `peacewatch sql --engine spark` - the same two, cold (a new JVM per call).
+2. `peacewatch sql --engine spark` - the same two, cold (a new JVM per call), and with the force's
+   Spark Connect server running (`peacewatch lake spark-server`).
 3. A warm Spark session (as a notebook holds one): the same two after a first query; beside it,
    Spark's floor - the same files read as plain Parquet, no Delta log.
 Each timing is the median of `--repeat` runs. Writes bench/results/sql_latency.{json,md}.
@@ -103,6 +104,26 @@ def main() -> None:
                                                           args.repeat)  # fmt: skip
             console.print(f"peacewatch sql --engine {engine}, {name}: {out[f'{engine}_cli_{name}_s']} s")
 
+    # The force's warm Spark (`peacewatch lake spark-server`): the same command, no JVM of its own.
+    from peacewatch.lakehouse.spark_connect import find_server
+
+    server = subprocess.Popen([PEACEWATCH, "lake", "spark-server", "-t", tenant], env=dict(os.environ),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        with console.status("starting the force's Spark Connect server ..."):
+            while find_server(settings, tenant) is None:
+                if server.poll() is not None:
+                    raise RuntimeError("peacewatch lake spark-server exited")
+                time.sleep(1)
+            _cli(tenant, COUNT, engine="spark")  # its first query warms it (Delta, S3A)
+        for name, query in (("count", COUNT), ("hotspots", HOTSPOTS)):
+            out[f"spark_server_cli_{name}_s"] = _median_s(lambda q=query: _cli(tenant, q, engine="spark"),
+                                                          args.repeat)  # fmt: skip
+            console.print(f"sql --engine spark, server up, {name}: {out[f'spark_server_cli_{name}_s']} s")
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+
     from peacewatch.lakehouse.analysis import tenant_session
     from peacewatch.lakehouse.quick_sql import embedded_query
 
@@ -121,7 +142,7 @@ def main() -> None:
         out["spark_warm_parquet_count_s"] = _median_s(
             lambda: plain.selectExpr("count(*)", "count(DISTINCT report_id)").collect(), args.repeat
         )
-    out["targets"] = {"embedded_cli_count_s": 1.0, "spark_warm_count_s": 3.0}
+    out["targets"] = {"embedded_cli_count_s": 1.0, "spark_server_cli_count_s": 3.0}
     table = _table(out)
     write_results("sql_latency", out, table)
     console.print(table)
@@ -140,6 +161,8 @@ def _table(d: dict[str, Any]) -> str:
             f"| embedded engine, in process | {d['embedded_engine_count_s']} s "
             f"| {d['embedded_engine_hotspots_s']} s |",
             f"| warm Spark session | {d['spark_warm_count_s']} s | {d['spark_warm_hotspots_s']} s |",
+            f"| `peacewatch sql --engine spark`, the force's Spark server up | {d['spark_server_cli_count_s']} s "
+            f"| {d['spark_server_cli_hotspots_s']} s |",
             f"| warm Spark, same files as plain Parquet (floor) | {d['spark_warm_parquet_count_s']} s | - |",
             f"| `peacewatch sql --engine spark` (cold JVM) | {d['spark_cli_count_s']} s "
             f"| {d['spark_cli_hotspots_s']} s |",

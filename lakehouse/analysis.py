@@ -16,7 +16,8 @@ from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant
 from peacewatch.lakehouse.questions import AnalysisParams, Answer, answer_questions
 from peacewatch.lakehouse.questions.answer import run_sql
 from peacewatch.lakehouse.report import write_report
-from peacewatch.lakehouse.spark import spark_session
+from peacewatch.lakehouse.spark import jars_resolved, quiet_query_loggers, spark_session
+from peacewatch.lakehouse.spark_connect import find_server
 from peacewatch.lakehouse.table_view import rich_table
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import read_kit_credentials
@@ -31,12 +32,22 @@ console = Console()
 
 
 @contextmanager
-def tenant_session(settings: Settings, tenant: str) -> Iterator[tuple[SparkSession, TenantDatabase]]:
+def tenant_session(
+    settings: Settings, tenant: str, *, verbose: bool = False
+) -> Iterator[tuple[SparkSession, TenantDatabase]]:
     validate_tenant_name(tenant)
     # As the force's analyst: the session can read that force's lake, and not change it.
     credentials = None if settings.lake_dir is not None else read_kit_credentials(settings, tenant, "analyst")
-    with console.status("Starting Spark (Delta Lake, S3A) ...", spinner="dots"):
-        spark = spark_session(settings, app_name=f"peacewatch-{tenant}", credentials=credentials)
+    server = find_server(settings, tenant) if settings.lake_dir is None else None
+    if server is not None:  # the force's warm Spark (`peacewatch lake spark-server`): no JVM to start
+        spark = SparkSession.builder.remote(server.url).getOrCreate()
+        quiet_query_loggers()
+    else:
+        first = "" if jars_resolved(settings) else " - its jars from Maven Central, the first time only"
+        with console.status(f"Starting Spark (Delta Lake, S3A){first} ...", spinner="dots"):
+            spark = spark_session(
+                settings, app_name=f"peacewatch-{tenant}", credentials=credentials, verbose=verbose
+            )
     try:
         db = register_tenant(spark, settings, tenant=tenant, credentials=credentials)
         spark.catalog.setCurrentDatabase(db.database)
@@ -80,6 +91,8 @@ def print_answers(tenant: str, answers: list[Answer], report: Path) -> None:
     console.print(f"report: {report}")
 
 
-def run_query(settings: Settings, *, tenant: str, query: str, limit: int) -> pd.DataFrame:
-    with tenant_session(settings, tenant) as (spark, _db):
+def run_query(
+    settings: Settings, *, tenant: str, query: str, limit: int, verbose: bool = False
+) -> pd.DataFrame:
+    with tenant_session(settings, tenant, verbose=verbose) as (spark, _db):
         return run_sql(spark, query, limit=limit)

@@ -51,6 +51,7 @@ def sql(
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row on stdout"),
     limit: int = typer.Option(1000, min=1, help="Rows to fetch at most"),
+    verbose: bool = typer.Option(False, "--verbose", help="Spark's own output here (else: logs/spark.log)"),
 ) -> None:
     """Run a SQL query on a tenant's Delta tables (reports, alerts, sightings)."""
     if as_csv and as_json:
@@ -66,7 +67,7 @@ def sql(
             raise PeacewatchError("--as-of is for the embedded engine; in Spark use VERSION/TIMESTAMP AS OF")
         from peacewatch.lakehouse.analysis import run_query
 
-        df = run_query(ctx.obj, tenant=tenant, query=query, limit=limit)
+        df = run_query(ctx.obj, tenant=tenant, query=query, limit=limit, verbose=verbose)
     if as_csv:
         df.to_csv(sys.stdout, index=False)
     elif as_json:

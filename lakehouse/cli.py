@@ -168,3 +168,27 @@ def maintain(
                 f"{t}/{name}: compacted {result.files_removed} files into {result.files_added}, "
                 f"checkpoint at version {result.checkpoint_version}, vacuumed {result.vacuumed_files} files"
             )
+
+
+@app.command("spark-server")
+def spark_server(
+    ctx: typer.Context,
+    tenant: str = typer.Option(..., "--tenant", "-t", help="The force whose lake this Spark reads"),
+    port: int = typer.Option(15002, min=1, max=65535, help="Spark Connect port (one per force)"),
+) -> None:
+    """A warm Spark for one force (Spark Connect, its analyst keys only): `peacewatch sql --engine
+    spark` and `analyze` use it instead of starting a JVM each time. Runs until Ctrl-C."""
+    from peacewatch.lakehouse.spark_connect import find_server, serve, server_log
+
+    settings: Settings = ctx.obj
+    validate_tenant_name(tenant)
+    running = find_server(settings, tenant)
+    if running is not None:
+        raise PeacewatchError(f"{tenant}'s Spark server already runs ({running.url}, pid {running.pid})")
+    log = server_log(settings, tenant)
+    console.print(
+        f"Spark Connect for {tenant} on sc://127.0.0.1:{port}, log {log} (Ctrl-C to stop)", highlight=False
+    )
+    code = serve(settings, tenant=tenant, port=port)
+    if code not in (0, 130, -2, 143, -15):
+        raise PeacewatchError(f"the Spark server exited with status {code}: see {log}")

@@ -7,10 +7,13 @@ session starts without the network.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -21,7 +24,14 @@ from pyspark.sql import SparkSession
 from peacewatch.platform.credentials import S3Credentials
 from peacewatch.platform.settings import Settings
 
-__all__ = ["spark_session"]
+__all__ = [
+    "jars_resolved",
+    "quiet_query_loggers",
+    "remember_resolved_jars",
+    "session_conf",
+    "spark_log",
+    "spark_session",
+]
 
 
 def _s3a_conf(settings: Settings, credentials: S3Credentials) -> dict[str, str]:
@@ -70,50 +80,91 @@ def _jar_conf(settings: Settings, packages: list[str]) -> dict[str, str]:
     return {"spark.jars.packages": ",".join(packages), "spark.jars.ivy": str(settings.cache_dir / "ivy")}
 
 
+def session_conf(settings: Settings, *, credentials: S3Credentials | None = None) -> dict[str, str]:
+    """Every Spark setting of a peacewatch session (Delta, S3A as `credentials`, jars, UTC)."""
+    sp = settings.spark
+    creds = credentials or S3Credentials(access_key="", secret_key="")
+    conf = {
+        "spark.master": sp.master,
+        "spark.driver.memory": sp.driver_memory,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.warehouse.dir": str(settings.state_dir / "spark-warehouse"),
+        "spark.sql.shuffle.partitions": str(sp.shuffle_partitions),
+        # Event times are UTC in the contract; hours and weekdays are read in UTC too.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.enabled": str(sp.ui).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        # Delta rebuilds table state with 50 tasks by default: far too many for 2 cores.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.state_dir / 'derby'}",
+    }
+    return {**conf, **_s3a_conf(settings, creds), **_jar_conf(settings, _packages(settings))}
+
+
+def jars_resolved(settings: Settings) -> bool:
+    """Whether a session starts from jars Ivy fetched before (no network, no resolution)."""
+    return "spark.jars" in _jar_conf(settings, _packages(settings))
+
+
+def remember_resolved_jars(settings: Settings, resolved: str) -> None:
+    """After Ivy resolved the packages: list the jar files, so that the next start skips Ivy."""
+    if resolved:
+        _jars_manifest(settings, _packages(settings)).write_text("\n".join(resolved.split(",")) + "\n")
+
+
+def spark_log(settings: Settings) -> Path:
+    return settings.logs_dir / "spark.log"
+
+
+@contextmanager
+def _jvm_stderr_to(log: Path) -> Iterator[None]:
+    """The JVM started in here writes its stderr - Ivy's resolution log, log4j's and SLF4J's
+    warnings - to `log`, for as long as it runs; ours is back on the terminal afterwards."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def spark_session(
     settings: Settings,
     *,
     app_name: str = "peacewatch",
     credentials: S3Credentials | None = None,
+    verbose: bool = False,
 ) -> SparkSession:
     """A new (or the running) local SparkSession with Delta and S3A configured, reading MinIO as
     `credentials` (a force's analyst kit: that force's lake, read-only); None for a local lake.
     Call `.stop()` before asking for other credentials: Spark keeps one session per process.
+    The JVM's own output goes to STATE/logs/spark.log unless `verbose`.
     """
-    sp = settings.spark
-    creds = credentials or S3Credentials(access_key="", secret_key="")
     # Executors are Python processes too: they must be this environment's (pyarrow, pandas).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    warehouse = settings.state_dir / "spark-warehouse"
-    packages = _packages(settings)
-    builder = (
-        SparkSession.builder.master(sp.master)
-        .appName(app_name)
-        .config("spark.driver.memory", sp.driver_memory)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.sql.warehouse.dir", str(warehouse))
-        .config("spark.sql.shuffle.partitions", str(sp.shuffle_partitions))
-        # Event times are UTC in the contract; hours and weekdays are read in UTC too.
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.enabled", str(sp.ui).lower())
-        .config("spark.ui.showConsoleProgress", "false")
-        # Delta rebuilds table state with 50 tasks by default: far too many for 2 cores.
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={settings.state_dir / 'derby'}")
-    )
-    jar_conf = _jar_conf(settings, packages)
-    for key, value in {**_s3a_conf(settings, creds), **jar_conf}.items():
+    builder = SparkSession.builder.appName(app_name)
+    conf = session_conf(settings, credentials=credentials)
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    if "spark.jars.packages" in jar_conf:  # Ivy resolved them just now: remember what it found
-        resolved = spark.sparkContext.getConf().get("spark.jars") or ""
-        if resolved:
-            _jars_manifest(settings, packages).write_text("\n".join(resolved.split(",")) + "\n")
+    with contextlib.nullcontext() if verbose else _jvm_stderr_to(spark_log(settings)):
+        spark = builder.getOrCreate()
+    if "spark.jars.packages" in conf:  # Ivy resolved them just now: remember what it found
+        remember_resolved_jars(settings, spark.sparkContext.getConf().get("spark.jars") or "")
     spark.sparkContext.setLogLevel("ERROR")
-    # A failed query raises with its message; these loggers would print it again, as JSON.
+    quiet_query_loggers()
+    return spark
+
+
+def quiet_query_loggers() -> None:
+    """A failed query raises with its message; these loggers would print it again, as JSON."""
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
-    return spark

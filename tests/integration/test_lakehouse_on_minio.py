@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,3 +83,38 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
         )  # fmt: skip
         assert query.returncode == 0, query.stderr[-3000:]
         assert json.loads(query.stdout.strip()) == {"n": published, "drones": 20}, engine
+
+    # The force's warm Spark: `sql --engine spark` goes to it; SIGTERM stops it and its marker.
+    from peacewatch.lakehouse.spark_connect import find_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [*cli, "lake", "spark-server", "-t", tenant, "--port", str(port)],
+        env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while find_server(settings, tenant) is None and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        found = find_server(settings, tenant)
+        assert found is not None, server.stderr.read() if server.poll() is not None and server.stderr else ""
+        assert found.port == port
+        bad = "SELECT count(*) AS n FROM sightings WHERE peacescore < 20"
+        query = subprocess.run(
+            [*cli, "sql", "-t", tenant, "--json", "--engine", "spark", bad],
+            env=cli_env(settings), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert query.returncode == 0, query.stderr[-3000:]
+        embedded = subprocess.run(
+            [*cli, "sql", "-t", tenant, "--json", bad],
+            env=cli_env(settings), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert json.loads(query.stdout.strip()) == json.loads(embedded.stdout.strip())
+        assert "Starting Spark" not in query.stderr  # no JVM of its own: the server's
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+    assert find_server(settings, tenant) is None
+    assert not (settings.run_dir / f"spark-connect-{tenant}.properties").exists()  # the keys' file

@@ -228,6 +228,12 @@ def test_notebooks_run(notebook: str, lake: Settings, monkeypatch: pytest.Monkey
         assert re.search(r"reports_at_first_version\s+0\s+120\d\d\d", text), text[-2000:]
 
 
+def test_the_jvm_writes_its_output_to_the_log_not_the_terminal(spark: SparkSession, lake: Settings) -> None:
+    from peacewatch.lakehouse.spark import spark_log
+
+    assert "log4j" in spark_log(lake).read_text()  # "Using Spark's default log4j profile ..." went there
+
+
 # Written once, asked of both engines: the dialects agree on these (README: where they differ).
 PORTABLE_QUERIES = [
     "SELECT count(*) AS n, count(DISTINCT report_id) AS ids FROM reports",
