@@ -161,7 +161,7 @@ def _table(d: dict[str, Any]) -> str:
             f"| embedded engine, in process | {d['embedded_engine_count_s']} s "
             f"| {d['embedded_engine_hotspots_s']} s |",
             f"| warm Spark session | {d['spark_warm_count_s']} s | {d['spark_warm_hotspots_s']} s |",
-            f"| `peacewatch sql --engine spark`, the force's Spark server up | {d['spark_server_cli_count_s']} s "
+            f"| `peacewatch sql --engine spark`, spark-server up | {d['spark_server_cli_count_s']} s "
             f"| {d['spark_server_cli_hotspots_s']} s |",
             f"| warm Spark, same files as plain Parquet (floor) | {d['spark_warm_parquet_count_s']} s | - |",
             f"| `peacewatch sql --engine spark` (cold JVM) | {d['spark_cli_count_s']} s "

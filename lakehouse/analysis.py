@@ -12,7 +12,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from rich.console import Console
 
-from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant
+from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant, registered
 from peacewatch.lakehouse.questions import AnalysisParams, Answer, answer_questions
 from peacewatch.lakehouse.questions.answer import run_sql
 from peacewatch.lakehouse.report import write_report
@@ -20,7 +20,7 @@ from peacewatch.lakehouse.spark import jars_resolved, quiet_query_loggers, spark
 from peacewatch.lakehouse.spark_connect import find_server
 from peacewatch.lakehouse.table_view import rich_table
 from peacewatch.platform.clients import pulsar_admin
-from peacewatch.platform.credentials import read_kit_credentials
+from peacewatch.platform.credentials import S3Credentials, read_kit_credentials
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
@@ -39,24 +39,44 @@ def tenant_session(
     # As the force's analyst: the session can read that force's lake, and not change it.
     credentials = None if settings.lake_dir is not None else read_kit_credentials(settings, tenant, "analyst")
     server = find_server(settings, tenant) if settings.lake_dir is None else None
-    if server is not None:  # the force's warm Spark (`peacewatch lake spark-server`): no JVM to start
-        spark = SparkSession.builder.remote(server.url).getOrCreate()
-        quiet_query_loggers()
-    else:
-        first = "" if jars_resolved(settings) else " - its jars from Maven Central, the first time only"
-        with console.status(f"Starting Spark (Delta Lake, S3A){first} ...", spinner="dots"):
-            spark = spark_session(
-                settings, app_name=f"peacewatch-{tenant}", credentials=credentials, verbose=verbose
-            )
+    if server is not None:
+        yield from _on_server(settings, tenant, server.session_url, credentials)
+        return
+    first = "" if jars_resolved(settings) else " - its jars from Maven Central, the first time only"
+    with console.status(f"Starting Spark (Delta Lake, S3A){first} ...", spinner="dots"):
+        spark = spark_session(
+            settings, app_name=f"peacewatch-{tenant}", credentials=credentials, verbose=verbose
+        )
     try:
         db = register_tenant(spark, settings, tenant=tenant, credentials=credentials)
         spark.catalog.setCurrentDatabase(db.database)
         yield spark, db
     except PySparkException as exc:
-        # Bad SQL or an unreadable table: one line, not a JVM stack trace.
-        raise PeacewatchError(f"Spark: {str(exc).strip().splitlines()[0]}") from None
+        raise _one_line(exc) from None
     finally:
         spark.stop()
+
+
+def _on_server(
+    settings: Settings, tenant: str, url: str, credentials: S3Credentials | None
+) -> Iterator[tuple[SparkSession, TenantDatabase]]:
+    """The force's warm Spark (`peacewatch lake spark-server`): no JVM to start, and the force's
+    session there - catalog, caches - is kept for the next call (not stopped)."""
+    spark = SparkSession.builder.remote(url).getOrCreate()
+    quiet_query_loggers()
+    try:
+        db = registered(spark, settings, tenant=tenant) or register_tenant(
+            spark, settings, tenant=tenant, credentials=credentials
+        )
+        spark.catalog.setCurrentDatabase(db.database)
+        yield spark, db
+    except PySparkException as exc:
+        raise _one_line(exc) from None
+
+
+def _one_line(exc: PySparkException) -> PeacewatchError:
+    """Bad SQL or an unreadable table: one line, not a JVM stack trace."""
+    return PeacewatchError(f"Spark: {str(exc).strip().splitlines()[0]}")
 
 
 def force_threshold(settings: Settings, tenant: str) -> int:

@@ -15,7 +15,7 @@ from peacewatch.lakehouse.upkeep import open_table
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 
-__all__ = ["TenantDatabase", "database_name", "register_tenant"]
+__all__ = ["TenantDatabase", "database_name", "register_tenant", "registered"]
 
 
 # One row per citizen seen: the shape most questions about people start from.
@@ -68,4 +68,21 @@ def register_tenant(
             f"(`peacewatch lake run -t {tenant}`) or the demo first"
         )
     spark.sql(_SIGHTINGS.format(db=db))
+    return TenantDatabase(tenant=tenant, database=db, tables=tables, views=("sightings",))
+
+
+def registered(spark: SparkSession, settings: Settings, *, tenant: str) -> TenantDatabase | None:
+    """The force's database as an earlier call registered it in this (long-lived) session, if it
+    did; its external tables always read the tables' latest versions."""
+    db = database_name(tenant)
+    if not spark.catalog.databaseExists(db):
+        return None
+    # listTables, not tableExists: over Spark Connect tableExists("db.view") says False for a view.
+    names = {t.name for t in spark.catalog.listTables(db)}
+    if not {"reports", "sightings"} <= names:
+        return None
+    tables: dict[str, str] = {}
+    for name in TABLES:
+        if name in names:
+            tables[name] = _spark_uri(lake_table(settings, tenant=tenant, name=name).uri)
     return TenantDatabase(tenant=tenant, database=db, tables=tables, views=("sightings",))

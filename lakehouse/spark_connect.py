@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,15 @@ class ConnectServer:
     tenant: str
     port: int
     pid: int
+    session: str  # the force's session on the server: its catalog and caches stay warm between calls
 
     @property
     def url(self) -> str:
         return f"sc://127.0.0.1:{self.port}"
+
+    @property
+    def session_url(self) -> str:
+        return f"{self.url}/;session_id={self.session}"
 
 
 def _marker(settings: Settings, tenant: str) -> Path:
@@ -73,7 +79,8 @@ def serve(settings: Settings, *, tenant: str, port: int) -> int:
     with log.open("ab") as out:  # Spark's INFO lines, Ivy's resolution: there, not on the terminal
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     marker = _marker(settings, tenant)
-    write_private(marker, json.dumps({"tenant": tenant, "port": port, "pid": proc.pid}).encode())
+    state = {"tenant": tenant, "port": port, "pid": proc.pid, "session": str(uuid.uuid4())}
+    write_private(marker, json.dumps(state).encode())
     # Ctrl-C or SIGTERM (kill, a pod stopping): the server stops with us, the marker goes.
     stops = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda *_: proc.terminate()) for sig in stops}
@@ -99,4 +106,4 @@ def find_server(settings: Settings, tenant: str) -> ConnectServer | None:
             pass
     except OSError:
         return None  # started, not listening yet (or gone)
-    return ConnectServer(tenant=tenant, port=int(data["port"]), pid=int(data["pid"]))
+    return ConnectServer(tenant=tenant, port=int(data["port"]), pid=int(data["pid"]), session=data["session"])

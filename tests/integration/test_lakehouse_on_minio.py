@@ -84,6 +84,16 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
         assert query.returncode == 0, query.stderr[-3000:]
         assert json.loads(query.stdout.strip()) == {"n": published, "drones": 20}, engine
 
+    # A table printed to a pipe keeps its width (rich folds at 80 columns otherwise).
+    names = [f"a_rather_long_column_name_number_{i}" for i in range(4)]
+    columns = ", ".join(f"count(*) AS {n}" for n in names)
+    wide = subprocess.run(
+        [*cli, "sql", "-t", tenant, f"SELECT {columns} FROM reports"],
+        env=cli_env(settings), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert wide.returncode == 0, wide.stderr[-3000:]
+    assert any(all(n in line for n in names) for line in wide.stdout.splitlines()), wide.stdout
+
     # The force's warm Spark: `sql --engine spark` goes to it; SIGTERM stops it and its marker.
     from peacewatch.lakehouse.spark_connect import find_server
 
