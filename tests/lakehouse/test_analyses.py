@@ -186,26 +186,34 @@ def test_unknown_tenant_and_question_fail_clearly(
         answer_questions(spark, database=db.database, keys="az")
 
 
-def test_sql_cli_csv_and_bad_query(lake: Settings) -> None:
+REFUSALS = [("embedded", "not found"), ("spark", "TABLE_OR_VIEW_NOT_FOUND")]
+
+
+@pytest.mark.parametrize(("engine", "refusal"), REFUSALS)
+def test_sql_cli_csv_and_bad_query(lake: Settings, engine: str, refusal: str) -> None:
+    from peacewatch.lakehouse.spark import spark_log
+
     env = {
         **os.environ,
         "PEACEWATCH_LAKE_DIR": str(lake.lake_dir),
         "PEACEWATCH_STATE_DIR": str(lake.state_dir),
     }
-    cli = [sys.executable, "-m", "peacewatch.platform.cli"]
+    cli = [sys.executable, "-m", "peacewatch.platform.cli", "sql", "-t", TENANT, "--engine", engine]
+    first_two = "SELECT drone_id, count(*) AS n FROM reports GROUP BY drone_id ORDER BY drone_id LIMIT 2"
     ok = subprocess.run(
-        [*cli, "sql", "-t", TENANT, "--csv",
-         "SELECT drone_id, count(*) AS n FROM reports GROUP BY drone_id ORDER BY drone_id LIMIT 2"],
+        [*cli, "--csv", first_two],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert ok.stdout.splitlines() == ["drone_id,n", f"{TENANT}-d0000,{WEEK}", f"{TENANT}-d0001,{WEEK}"]
-    bad = subprocess.run([*cli, "sql", "-t", TENANT, "SELECT * FROM nope"], env=env, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    bad = subprocess.run([*cli, "SELECT * FROM nope"], env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1
-    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "TABLE_OR_VIEW_NOT_FOUND" in errors[0]
+    # One line on the terminal: no Ivy, log4j or SLF4J output (that goes to the log) and no trace.
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert bad.stderr.startswith("error:")
+    assert refusal in bad.stderr
+    if engine == "spark":
+        assert "log4j" in spark_log(lake).read_text()
 
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
@@ -226,12 +234,6 @@ def test_notebooks_run(notebook: str, lake: Settings, monkeypatch: pytest.Monkey
         assert "uprising" in "".join(str(o.get("data", {})) for o in outputs)
     else:
         assert re.search(r"reports_at_first_version\s+0\s+120\d\d\d", text), text[-2000:]
-
-
-def test_the_jvm_writes_its_output_to_the_log_not_the_terminal(spark: SparkSession, lake: Settings) -> None:
-    from peacewatch.lakehouse.spark import spark_log
-
-    assert "log4j" in spark_log(lake).read_text()  # "Using Spark's default log4j profile ..." went there
 
 
 # Written once, asked of both engines: the dialects agree on these (README: where they differ).
