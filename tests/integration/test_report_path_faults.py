@@ -127,9 +127,10 @@ def _subscription_picture(admin: PulsarAdmin, tenant: str) -> str:
     """Who holds what on the lake-sink subscription, per partition (to diagnose a stall)."""
     lines = []
     topics = TenantTopics(tenant)
-    for topic in (topics.reports, topics.alerts):
-        stats = admin.topic_stats(topic, partitioned=True)
-        for name, part in sorted(stats.get("partitions", {}).items()):
+    for topic, partitioned in ((topics.reports, True), (topics.alerts, False)):
+        stats = admin.topic_stats(topic, partitioned=partitioned)
+        parts = stats.get("partitions", {}) if partitioned else {topic: stats}
+        for name, part in sorted(parts.items()):
             sub = part.get("subscriptions", {}).get(LAKE_SUBSCRIPTION, {})
             consumers = ", ".join(
                 f"{c.get('consumerName')}(permits={c.get('availablePermits')}, "
