@@ -436,17 +436,17 @@ class DeltaSink:
         A commit's failure stops the loop as soon as it is seen."""
         writers = list(self._writers.values())
         writer_for = self._writer_for
-        pools = {id(w): ThreadPoolExecutor(1, thread_name_prefix=f"commit-{w.table.name}") for w in writers}
-        in_flight: dict[int, Future[None]] = {}
+        pools = {w: ThreadPoolExecutor(1, thread_name_prefix=f"commit-{w.table.name}") for w in writers}
+        in_flight: dict[_TableWriter, Future[None]] = {}
 
         def commit(writer: _TableWriter) -> None:
-            previous = in_flight.pop(id(writer), None)
+            previous = in_flight.pop(writer, None)
             if previous is not None:
                 previous.result()  # one commit per table at a time, in order; its failure stops us
             batch = writer.seal()
             if not batch.empty:
-                pool = pools[id(writer)]
-                in_flight[id(writer)] = pool.submit(writer.commit, batch, self._native, stop=self._stop)
+                pool = pools[writer]
+                in_flight[writer] = pool.submit(writer.commit, batch, self._native, stop=self._stop)
 
         try:
             while not self._stop.is_set() and not until():

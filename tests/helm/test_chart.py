@@ -114,10 +114,18 @@ PREFIX = f"{RELEASE}-peacewatch"
 PLATFORM_SECRETS = {f"{RELEASE}-token-symmetric-key", f"{RELEASE}-token-admin", f"{RELEASE}-minio"}
 
 
+def _per_force(docs: list[dict[str, Any]], component: str) -> dict[str, dict[str, Any]]:
+    """The Deployments of one component, by force."""
+    return {
+        d["metadata"]["labels"]["peacewatch/tenant"]: d
+        for d in _by_kind(docs, "Deployment")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    }
+
+
 def test_one_sink_per_force_with_that_forces_lake_kit_only(helm: str, chart: Path) -> None:
     docs = render(helm, chart, "-f", str(EXAMPLE))
-    sinks = {d["metadata"]["labels"]["peacewatch/tenant"]: d for d in _by_kind(docs, "Deployment")
-             if d["metadata"]["labels"].get("app.kubernetes.io/component") == "sink"}  # fmt: skip
+    sinks = _per_force(docs, "sink")
     assert set(sinks) == {"north-precinct", "south-precinct"}
     pod = sinks["north-precinct"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -135,8 +143,7 @@ def test_one_sink_per_force_with_that_forces_lake_kit_only(helm: str, chart: Pat
 
 def test_one_alert_desk_per_force_as_its_officer_only(helm: str, chart: Path) -> None:
     docs = render(helm, chart, "-f", str(EXAMPLE))
-    desks = {d["metadata"]["labels"]["peacewatch/tenant"]: d for d in _by_kind(docs, "Deployment")
-             if d["metadata"]["labels"].get("app.kubernetes.io/component") == "desk"}  # fmt: skip
+    desks = _per_force(docs, "desk")
     assert set(desks) == {"north-precinct", "south-precinct"}
     pod = desks["south-precinct"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
