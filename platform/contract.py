@@ -22,6 +22,7 @@ from pydantic import (
 from peacewatch.platform.errors import InvalidReport
 
 __all__ = [
+    "ALERT_ID_NAMESPACE",
     "SCHEMA_VERSION",
     "Alert",
     "Citizen",
@@ -35,7 +36,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 M = TypeVar("M", bound=BaseModel)
-_ALERT_NS = uuid.UUID("5b3c1f0e-7d2a-4f61-9a8e-2c9d4e6f0a11")
+ALERT_ID_NAMESPACE = uuid.UUID("5b3c1f0e-7d2a-4f61-9a8e-2c9d4e6f0a11")
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -105,7 +106,7 @@ class Alert(_Contract):
 
 def alert_id_for(report_id: uuid.UUID, citizen_id: str) -> uuid.UUID:
     """Deterministic: a redelivered report raises an alert with the same id (consumers dedup on it)."""
-    return uuid.uuid5(_ALERT_NS, f"{report_id}/{citizen_id}")
+    return uuid.uuid5(ALERT_ID_NAMESPACE, f"{report_id}/{citizen_id}")
 
 
 def validation_reason(error: ValidationError) -> str:
