@@ -19,14 +19,15 @@ _STALE_PACKAGE = re.compile(r"Package '(function://[^']+)' metadata already exis
 
 
 class FunctionSpec(BaseModel):
-    """What the worker needs to run a Python function (maps onto Pulsar's FunctionConfig)."""
+    """What the worker needs to run a function (maps onto Pulsar's FunctionConfig)."""
 
     model_config = ConfigDict(frozen=True)
 
     tenant: str
     namespace: str
     name: str
-    class_name: str = Field(description="module.Class inside the package")
+    class_name: str = Field(description="module.Class (Python) or package.Class (Java) inside the package")
+    runtime: Literal["PYTHON", "JAVA"] = "PYTHON"
     inputs: list[str]
     input_serde: str | None = Field(
         default=None, description="module.Class of the inputs' SerDe (default: the runtime's IdentitySerDe)"
@@ -51,8 +52,8 @@ class FunctionSpec(BaseModel):
             "namespace": self.namespace,
             "name": self.name,
             "className": self.class_name,
-            "runtime": "PYTHON",
-            "py": package.name,
+            "runtime": self.runtime,
+            "py" if self.runtime == "PYTHON" else "jar": package.name,
             "userConfig": self.user_config,
             "processingGuarantees": self.processing_guarantees,
             "parallelism": self.parallelism,

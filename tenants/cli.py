@@ -120,14 +120,19 @@ def add(
     partitions: int = typer.Option(4, min=1, max=256, help="Partitions of the reports topic"),
     threshold: int = typer.Option(20, min=0, max=101, help="A peacescore below this raises an alert"),
     cooldown: float = typer.Option(0.0, min=0, help="Seconds between alerts per citizen (0 = off)"),
+    alert_runtime: str = typer.Option(
+        "python", help="The alert function's implementation: python or java (Pulsar's Java runtime)"
+    ),
 ) -> None:
     """Onboard a force with default policies (use `apply FILE` for a full spec). Idempotent."""
     validate_tenant_name(name)
+    if alert_runtime not in ("python", "java"):
+        raise typer.BadParameter(f"{alert_runtime!r}: choose python or java", param_hint="--alert-runtime")
     spec = TenantSpec(
         name=name,
         display_name=display_name or name.replace("-", " ").title(),
         partitions=partitions,
-        alerting=AlertingSpec(threshold=threshold, cooldown_s=cooldown),
+        alerting=AlertingSpec(threshold=threshold, cooldown_s=cooldown, runtime=alert_runtime),  # type: ignore[arg-type]
     )
     apply_spec(ctx.obj, spec)
 

@@ -19,7 +19,7 @@ from deltalake import DeltaTable
 from pydantic import BaseModel
 from rich.console import Console
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerting
+from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, AlertRuntime, deploy_alerting
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.lake import TABLES, lake_table
@@ -412,6 +412,7 @@ def _function_step(
     current_fn = None if fn is None else {
         "userConfig": fn.get("userConfig"), "parallelism": fn.get("parallelism"),
         "retainOrdering": fn.get("retainOrdering"), "logTopic": fn.get("logTopic"),
+        "runtime": str(fn.get("runtime", "PYTHON")).lower(),
         # A renewed alerting token reaches the instances only through a redeploy.
         "token": "current" if token_current else "renewed",
     }  # fmt: skip
@@ -430,20 +431,25 @@ def _function_step(
         "parallelism": a.parallelism,
         "retainOrdering": True,
         "logTopic": None,
+        "runtime": a.runtime,
         "token": "current",
     }
+    # The worker refuses to change a function's runtime in place: a switch is a new registration
+    # (the `alerting` subscription stays, so the other implementation resumes where this one was).
+    switched = fn is not None and current_fn is not None and current_fn["runtime"] != a.runtime
     return Step(
-        f"alert function (threshold {a.threshold}, cooldown {a.cooldown_s:g}s, parallelism {a.parallelism})",
+        f"alert function ({a.runtime}, threshold {a.threshold}, cooldown {a.cooldown_s:g}s, "
+        f"parallelism {a.parallelism})",
         current_fn, wanted_fn,
         partial(_deploy_as_alerting, settings, tenant, a.parallelism, console,
                 AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s),
-                reregister=fn is not None and not token_current),
+                reregister=fn is not None and (not token_current or switched), runtime=a.runtime),
     )  # fmt: skip
 
 
 def _deploy_as_alerting(
     settings: Settings, tenant: str, parallelism: int, console: Console | None, config: AlertConfig,
-    *, reregister: bool = False,
+    *, reregister: bool = False, runtime: AlertRuntime = "python",
 ) -> None:  # fmt: skip
     # Deployed with the force's alerting token, not the platform's: the worker hands the
     # deployer's token to the function's instances, which then hold that role's rights only.
@@ -456,6 +462,7 @@ def _deploy_as_alerting(
             console=console,
             config=config,
             reregister=reregister,  # a new token reaches the instances only through a new registration
+            runtime=runtime,
         )
 
 

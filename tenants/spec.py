@@ -40,6 +40,9 @@ class AlertingSpec(_Spec):
     threshold: int = Field(default=20, ge=0, le=101, description="A peacescore below this raises an alert")
     cooldown_s: float = Field(default=0.0, ge=0, description="One alert per citizen per window (0: off)")
     parallelism: int = Field(default=1, ge=1, le=16)
+    runtime: Literal["python", "java"] = Field(
+        default="python", description="Which implementation of the alert function runs (same contract and topics)"
+    )
 
 
 class RolesSpec(_Spec):

@@ -28,8 +28,14 @@ from .conftest import onboard
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module", params=["python", "java"])
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Every test here runs against both implementations of the alert function."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def forces(stack, settings: Settings) -> Iterator[dict[str, AlertConfig]]:  # type: ignore[no-untyped-def]
+def forces(stack, settings: Settings, runtime: str) -> Iterator[dict[str, AlertConfig]]:  # type: ignore[no-untyped-def]
     """Three fresh tenants with their alert functions deployed."""
     run = uuid.uuid4().hex[:6]
     configs = {
@@ -41,7 +47,9 @@ def forces(stack, settings: Settings) -> Iterator[dict[str, AlertConfig]]:  # ty
         for tenant, config in configs.items():
             # Onboarded as `tenants apply` does: topics, permissions (officers read the alert log),
             # and the alert function with this force's threshold and cooldown.
-            alerting = AlertingSpec(threshold=config.threshold, cooldown_s=config.cooldown_s)
+            alerting = AlertingSpec(
+                threshold=config.threshold, cooldown_s=config.cooldown_s, runtime=runtime  # type: ignore[arg-type]
+            )
             onboard(settings, admin, tenant, partitions=2, with_function=True, alerting=alerting)
         yield configs
         for tenant in configs:
@@ -151,12 +159,14 @@ def test_cooldown_gives_one_alert_per_window(client: pulsar.Client, forces: dict
 
 
 def test_redeploy_with_a_new_threshold_takes_effect(
-    client: pulsar.Client, forces: dict[str, AlertConfig], settings: Settings, admin: PulsarAdmin
+    client: pulsar.Client, forces: dict[str, AlertConfig], settings: Settings, admin: PulsarAdmin, runtime: str
 ) -> None:
     tenant = next(iter(forces))  # threshold 20: a 30 raises nothing yet
     before = report(("c-thirty", 30))
     publish(client, tenant, [(before.drone_id, before.to_json())])
-    assert deploy_alerting(settings, admin, tenant=tenant, config=AlertConfig(threshold=40)) == "updated"
+    config = AlertConfig(threshold=40)
+    assert deploy_alerting(settings, admin, tenant=tenant, config=config, runtime=runtime) == "updated"  # type: ignore[arg-type]
+    assert admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)["runtime"] == runtime.upper()
     assert admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)["userConfig"]["threshold"] == 40
     # The worker restarts the instance with the new config; probe until it answers.
     deadline = time.monotonic() + 90

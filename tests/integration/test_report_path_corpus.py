@@ -36,6 +36,7 @@ from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import NAMESPACE, TenantTopics
 from peacewatch.tenants.spec import AlertingSpec
 
+from ..alerting_vectors import python_answer
 from ..contract_strategies import largest_document, near_misses, payloads
 from .alerting_helpers import read_all
 from .conftest import onboard, sink_process, wait_for_rows
@@ -84,13 +85,26 @@ def _gate(payload: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, exc.reason
 
 
+def _dead_letter_key(payload: bytes, reason: str, runtime: str) -> tuple[bytes, str]:
+    """What a DLQ entry must say: the gate's own reason (Python), or - worded by the Java reader -
+    the same first field at fault (the shared vectors' rule)."""
+    if runtime == "python":
+        return payload, reason[:1000]
+    if reason.startswith("not valid JSON"):
+        return payload, ""
+    return payload, reason.split(": ", 1)[0]
+
+
+@pytest.mark.parametrize("runtime", ["python", "java"])
 def test_generated_corpus_through_the_real_function_and_sink(
-    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str]
-) -> None:
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str],
+    runtime: str,
+) -> None:  # fmt: skip
     tenant = tenant_names[0]
     onboard(
-        settings, admin, tenant, partitions=4, with_function=True, alerting=AlertingSpec(threshold=THRESHOLD)
-    )
+        settings, admin, tenant, partitions=4, with_function=True,
+        alerting=AlertingSpec(threshold=THRESHOLD, runtime=runtime),  # type: ignore[arg-type]
+    )  # fmt: skip
     corpus = _corpus()
     judged = [_gate(p) for p in corpus]
     valid = [d for d, _ in judged if d is not None]
@@ -149,12 +163,20 @@ def test_generated_corpus_through_the_real_function_and_sink(
     # Dead letters: each invalid payload once per stage, with the gate's reason.
     by_stage: dict[str, Counter[tuple[bytes, str]]] = {"alerting": Counter(), "lake-sink": Counter()}
     for m in dlq:
-        by_stage[m.properties()["stage"]][(m.data(), m.properties()["error"])] += 1
-    want_dlq = Counter((p, reason[:1000]) for p, reason in invalid)
-    assert by_stage["alerting"] == want_dlq
-    assert by_stage["lake-sink"] == want_dlq
+        stage = m.properties()["stage"]
+        by_stage[stage][
+            _dead_letter_key(m.data(), m.properties()["error"], runtime if stage == "alerting" else "python")
+        ] += 1
+    assert by_stage["lake-sink"] == Counter((p, reason[:1000]) for p, reason in invalid)
+    first_fields = Counter(
+        (p, python_answer(p, threshold=THRESHOLD, tenant=tenant).get("loc", "?")) for p, _ in invalid
+    )
+    assert by_stage["alerting"] == (
+        first_fields if runtime == "java" else Counter((p, reason[:1000]) for p, reason in invalid)
+    )
 
-    # The function never raised and kept running.
+    # The function - of the runtime asked for - never raised and kept running.
+    assert admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)["runtime"] == runtime.upper()  # type: ignore[index]
     assert status["numRunning"] == 1
     assert all(i["status"]["numUserExceptions"] == 0 for i in status["instances"])
     backlog = admin.topic_stats(TenantTopics(tenant).reports, partitioned=True)["subscriptions"]
