@@ -9,10 +9,14 @@ Per rate (1,000 ... 15,000 reports/s), in one run:
   the force's officer token; delay = alert received - report published (the alert carries the
   report's publish time, so no producer of ours sits in the measurement);
 - the same with cooldown on (the state API path);
-- the function instance's CPU per report, and whether the function kept up (flat backlog).
+- the function instance's CPU per report, and whether the function kept up (flat backlog);
+- all of it for each implementation of the alert function (`alerting.runtime`: python, java),
+  against the same floors; after each (re)deploy the instance is warmed up at 5,000/s for 30 s
+  before anything is measured (a cold JVM compiles through its first minute).
 
 Writes bench/results/alert_latency.json (+ .md table, .png chart).
 Usage: python bench/alert_latency.py [--window 30] [--rates 1000 3000 ...] [--parallelism 1]
+       [--runtimes python java]
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ RATES = [1_000, 3_000, 7_000, 10_000, 15_000]
 PERF_ENV = {"PULSAR_MEM": "-Xms128m -Xmx256m -XX:MaxDirectMemorySize=256m"}
 _INTERVAL = re.compile(r"Throughput received:.*?msg/s.*?med: *([\d.]+).*?- 99pct: *([\d.]+)")
 _THROUGHPUT = re.compile(r"Aggregated throughput stats --- (\d+) records sent --- ([\d.]+) msg/s")
+WARMUP_RATE, WARMUP_AFTER_DEPLOY_S = 5_000, 30.0
 WARMUP_S = 10.0  # JVMs (pulsar-perf's, the broker's paths) and the function warm up first; not measured
 
 
@@ -178,13 +183,14 @@ def _officer(settings: Settings, stop: Any, out: Any) -> None:
 
 
 def _instances() -> list[psutil.Process]:
-    """The alert function's Python instances (process runtime: children of the functions worker,
-    started with the force's package from .../download/{tenant}/...)."""
+    """The alert function's instances, Python or Java (process runtime: children of the functions
+    worker, started with the force's package from .../download/{tenant}/...)."""
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = p.info["cmdline"] or []
         ours = f"/download/{TENANT}/" in " ".join(cmd)
-        if ours and any(a.endswith("python_instance_main.py") for a in cmd):
+        instance = any(a.endswith("python_instance_main.py") or a.endswith(".JavaInstanceMain") for a in cmd)
+        if ours and instance:
             found.append(p)
     return found
 
@@ -320,11 +326,13 @@ def alert_path(settings: Settings, rate: int, window: float, payloads: Path, *, 
     }
 
 
-def _apply(settings: Settings, *, cooldown_s: float, parallelism: int) -> None:
+def _apply(settings: Settings, *, cooldown_s: float, parallelism: int, runtime: str) -> None:
     """Onboard (or update) the bench force exactly as users do: `peacewatch tenants apply`."""
     spec = {
         "name": TENANT, "display_name": "alert latency bench", "partitions": 4,
-        "alerting": {"threshold": 20, "cooldown_s": cooldown_s, "parallelism": parallelism},
+        "alerting": {
+            "threshold": 20, "cooldown_s": cooldown_s, "parallelism": parallelism, "runtime": runtime,
+        },
     }  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(spec, f)
@@ -335,47 +343,10 @@ def _apply(settings: Settings, *, cooldown_s: float, parallelism: int) -> None:
     os.unlink(f.name)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--window", type=float, default=20.0, help="measured seconds per rate and path")
-    parser.add_argument("--rates", type=int, nargs="*", default=RATES)
-    parser.add_argument("--parallelism", type=int, default=1)
-    parser.add_argument("--cooldown-s", type=float, default=300.0, help="the cooldown-on runs' window")
-    args = parser.parse_args()
-    settings = Settings()
-    Stack(settings=settings, console=console).up()
-    payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
-    bad = _payload_file(payloads)
-    console.print(f"payloads: {payloads} (50,000 reports, {bad} with a bad score)")
-
-    runs: list[dict[str, Any]] = []
-    # Event times of this invocation's reports start in a century of their own: the cooldown
-    # state of earlier invocations never suppresses them.
-    epoch = 2100 + 100 * (int(time.time()) % 70)
-    for cooldown in (False, True):
-        console.print(f"[bold]alert function, cooldown {'on' if cooldown else 'off'}[/]")
-        _apply(settings, cooldown_s=args.cooldown_s if cooldown else 0.0, parallelism=args.parallelism)
-        _drain(settings)
-        for rate in args.rates:
-            row = runs[args.rates.index(rate)] if cooldown else {"rate": rate}
-            if not cooldown:
-                console.print(f"  {rate:,}/s: floor (pulsar-perf) ...")
-                row["floor"] = floor(settings, rate, args.window)
-                runs.append(row)
-            console.print(f"  {rate:,}/s: report -> alert ...")
-            year0 = epoch + 10 * len([r for r in runs for k in ("cooldown_off", "cooldown_on") if k in r])
-            row["cooldown_on" if cooldown else "cooldown_off"] = result = alert_path(
-                settings, rate, args.window, payloads, year0=year0
-            )
-            console.print(
-                f"    floor p99 {row['floor']['p99']} ms, alert p50/p99 {result['p50']}/{result['p99']} ms, "
-                f"{result['cpu_us_per_report']} us CPU/report, "
-                f"{'sustained' if result['sustained'] else 'NOT sustained'}"
-            )
-
+def _rows(runs: list[dict[str, Any]], runtime: str) -> list[dict[str, Any]]:
     out = []
     for row in runs:
-        fl, off, on = row["floor"], row["cooldown_off"], row["cooldown_on"]
+        fl, off, on = row["floor"], row[runtime]["cooldown_off"], row[runtime]["cooldown_on"]
         ratio = round(off["p99"] / fl["p99"], 2) if off["p99"] and fl["p99"] else None
         out.append({
             "rate": row["rate"],
@@ -391,14 +362,75 @@ def main() -> None:
             "cooldown_cost": round(on["cpu_us_per_report"] / off["cpu_us_per_report"], 2)
             if on["cpu_us_per_report"] and off["cpu_us_per_report"] else None,
         })  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--window", type=float, default=20.0, help="measured seconds per rate and path")
+    parser.add_argument("--rates", type=int, nargs="*", default=RATES)
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--cooldown-s", type=float, default=300.0, help="the cooldown-on runs' window")
+    parser.add_argument("--runtimes", nargs="*", default=["python", "java"], choices=["python", "java"])
+    args = parser.parse_args()
+    settings = Settings()
+    Stack(settings=settings, console=console).up()
+    payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
+    bad = _payload_file(payloads)
+    console.print(f"payloads: {payloads} (50,000 reports, {bad} with a bad score)")
+
+    runs: list[dict[str, Any]] = [{"rate": rate} for rate in args.rates]
+    # Event times of this invocation's reports start in a century of their own: the cooldown
+    # state of earlier invocations never suppresses them.
+    epoch = 2100 + 100 * (int(time.time()) % 70)
+    passes = 0
+    for runtime in args.runtimes:
+        for cooldown in (False, True):
+            console.print(f"[bold]alert function ({runtime}), cooldown {'on' if cooldown else 'off'}[/]")
+            _apply(settings, cooldown_s=args.cooldown_s if cooldown else 0.0, parallelism=args.parallelism,
+                   runtime=runtime)  # fmt: skip
+            _drain(settings)
+            # A fresh instance (each apply restarts it) is warmed up before any rate is measured:
+            # a JVM's JIT would otherwise put its compilation into the first rates' tails.
+            console.print(
+                f"  warm-up: {WARMUP_RATE:,}/s for {WARMUP_AFTER_DEPLOY_S:.0f} s (not measured) ..."
+            )
+            alert_path(settings, WARMUP_RATE, WARMUP_AFTER_DEPLOY_S, payloads, year0=epoch + 10 * passes)
+            passes += 1
+            for row in runs:
+                rate = row["rate"]
+                if "floor" not in row:
+                    console.print(f"  {rate:,}/s: floor (pulsar-perf) ...")
+                    row["floor"] = floor(settings, rate, args.window)
+                console.print(f"  {rate:,}/s: report -> alert ...")
+                result = alert_path(settings, rate, args.window, payloads, year0=epoch + 10 * passes)
+                passes += 1
+                row.setdefault(runtime, {})["cooldown_on" if cooldown else "cooldown_off"] = result
+                console.print(
+                    f"    floor p99 {row['floor']['p99']} ms, "
+                    f"alert p50/p99 {result['p50']}/{result['p99']} ms, "
+                    f"{result['cpu_us_per_report']} us CPU/report, "
+                    f"{'sustained' if result['sustained'] else 'NOT sustained'}"
+                )
+
+    by_runtime = {}
+    for runtime in args.runtimes:
+        rows = _rows(runs, runtime)
+        by_runtime[runtime] = {
+            "runs": rows, "max_sustained_rate": max((r["rate"] for r in rows if r["sustained"]), default=0)
+        }  # fmt: skip
+    default = args.runtimes[0]
     data = {
         "benchmark": "alert_latency",
         "machine": machine(),
         "window_s": args.window,
         "parallelism": args.parallelism,
         "cooldown_s": args.cooldown_s,
-        "runs": out,
-        "max_sustained_rate": max((r["rate"] for r in out if r["sustained"]), default=0),
+        # The top-level runs are the first runtime's (python, the default); every runtime's are below.
+        "runtime": default,
+        "runs": by_runtime[default]["runs"],
+        "max_sustained_rate": by_runtime[default]["max_sustained_rate"],
+        "runtimes": by_runtime,
         "targets": {"ratio_p99_at_1000": 2.0, "ratio_p99_at_7000": 3.0, "max_sustained_rate": 15_000,
                     "cooldown_cost": 1.5},
     }  # fmt: skip
@@ -408,31 +440,31 @@ def main() -> None:
 def _report(data: dict[str, Any]) -> None:
     head = ["rate/s", "floor p50/p99 ms", "alert p50/p99 ms", "p99 ratio", "sustained", "CPU us/report",
             "cooldown p50/p99 ms", "cooldown CPU us/report"]  # fmt: skip
-    table = Table(*head)
     lines = [
         f"# Report -> alert delay vs the broker's floor (pulsar-perf), parallelism {data['parallelism']}, "
         f"{data['window_s']:.0f} s per rate",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
     ]
-    for r in data["runs"]:
-        cells = [
-            f"{r['rate']:,}", f"{r['floor_p50_ms']} / {r['floor_p99_ms']}",
-            f"{r['alert_p50_ms']} / {r['alert_p99_ms']}",
-            f"{r['ratio_p99']}x", "yes" if r["sustained"] else "no",
-            str(r["cpu_us_per_report"]), f"{r['cooldown_alert_p50_ms']} / {r['cooldown_alert_p99_ms']}",
-            str(r["cooldown_cpu_us_per_report"]),
-        ]  # fmt: skip
-        table.add_row(*cells)
-        lines.append("| " + " | ".join(cells) + " |")
+    for runtime, result in data["runtimes"].items():
+        table = Table(*head, title=f"alert function: {runtime}")
+        lines += ["", f"## {runtime} runtime", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in result["runs"]:
+            cells = [
+                f"{r['rate']:,}", f"{r['floor_p50_ms']} / {r['floor_p99_ms']}",
+                f"{r['alert_p50_ms']} / {r['alert_p99_ms']}",
+                f"{r['ratio_p99']}x", "yes" if r["sustained"] else "no",
+                str(r["cpu_us_per_report"]), f"{r['cooldown_alert_p50_ms']} / {r['cooldown_alert_p99_ms']}",
+                str(r["cooldown_cpu_us_per_report"]),
+            ]  # fmt: skip
+            table.add_row(*cells)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", f"Highest rate sustained ({runtime}): {result['max_sustained_rate']:,}/s."]
+        console.print(table)
     lines += [
         "",
         "Sustained: over the measured window the function processed >= 95% of the rate sent.",
-        f"Highest rate sustained: {data['max_sustained_rate']:,}/s. CPU per report: the function instance's "
-        "CPU time / reports it processed.",
+        "CPU per report: the function instance's CPU time / reports it processed. The floors are shared: "
+        "measured once per rate in the same run.",
     ]
-    console.print(table)
     name = "alert_latency" if data["parallelism"] == 1 else f"alert_latency_p{data['parallelism']}"
     path = write_results(name, data, "\n".join(lines))
     _chart(data, path.with_suffix(".png"))
@@ -447,26 +479,28 @@ def _chart(data: dict[str, Any], path: Path) -> None:
 
     runs = data["runs"]
     rates = [r["rate"] for r in runs]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for key, label, style in (
-        ("floor_p99_ms", "broker floor p99 (pulsar-perf)", "--"),
-        ("alert_p99_ms", "report -> alert p99", "-"),
-        ("cooldown_alert_p99_ms", "report -> alert p99, cooldown on", ":"),
-        ("alert_p50_ms", "report -> alert p50", "-"),
-    ):
-        ax.plot(
-            rates,
-            [r[key] if r[key] is not None else float("nan") for r in runs],
-            style,
-            marker="o",
-            label=label,
-        )
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    floors = [r["floor_p99_ms"] for r in runs]
+    ax.plot(rates, floors, "k--", marker="o", label="broker floor p99 (pulsar-perf)")
+    colours = {"python": "tab:blue", "java": "tab:orange"}
+    width = 0.8 / max(1, len(data["runtimes"]))
+    for i, (runtime, result) in enumerate(data["runtimes"].items()):
+        rows = result["runs"]
+        colour = colours.get(runtime, "tab:green")
+        for key, label, style in (
+            ("alert_p99_ms", "p99", "-"),
+            ("cooldown_alert_p99_ms", "p99, cooldown on", ":"),
+        ):
+            ax.plot(rates, [r[key] if r[key] is not None else float("nan") for r in rows], style,
+                    color=colour, marker="o", label=f"{runtime}: report -> alert {label}")  # fmt: skip
+        ax2.bar([j + (i - (len(data["runtimes"]) - 1) / 2) * width for j in range(len(rows))],
+                [r["ratio_p99"] or 0 for r in rows], width, color=colour, label=runtime)  # fmt: skip
     ax.set_xlabel("reports per second")
     ax.set_ylabel("delay (ms, log scale)")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.set_title("delay")
-    ax2.bar([str(r) for r in rates], [r["ratio_p99"] or 0 for r in runs], color="tab:blue")
+    ax2.set_xticks(range(len(rates)), [f"{r:,}" for r in rates])
     ax2.axhline(2, color="grey", linestyle=":", label="target at 1,000/s (2x)")
     ax2.axhline(3, color="grey", linestyle="--", label="target at 7,000/s (3x)")
     ax2.set_xlabel("reports per second")

@@ -53,7 +53,8 @@ def build_function_jar(settings: Settings, *, console: Console | None = None) ->
     javac = shutil.which("javac")
     if javac is None:
         raise InstallError(
-            "javac not found: the Java alert function needs a JDK 17+ (apt-get install openjdk-17-jdk-headless)"
+            "javac not found: the Java alert function needs a JDK 17+ "
+            "(apt-get install openjdk-17-jdk-headless)"
         )
     lib = pulsar_home(settings) / "lib"
     api = [_lib_jar(lib, a) for a in _API_JARS]

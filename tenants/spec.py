@@ -41,7 +41,8 @@ class AlertingSpec(_Spec):
     cooldown_s: float = Field(default=0.0, ge=0, description="One alert per citizen per window (0: off)")
     parallelism: int = Field(default=1, ge=1, le=16)
     runtime: Literal["python", "java"] = Field(
-        default="python", description="Which implementation of the alert function runs (same contract and topics)"
+        default="python",
+        description="Which implementation of the alert function runs (same contract and topics)",
     )
 
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pulsar
 import pytest
@@ -48,7 +49,9 @@ def forces(stack, settings: Settings, runtime: str) -> Iterator[dict[str, AlertC
             # Onboarded as `tenants apply` does: topics, permissions (officers read the alert log),
             # and the alert function with this force's threshold and cooldown.
             alerting = AlertingSpec(
-                threshold=config.threshold, cooldown_s=config.cooldown_s, runtime=runtime  # type: ignore[arg-type]
+                threshold=config.threshold,
+                cooldown_s=config.cooldown_s,
+                runtime=runtime,  # type: ignore[arg-type]
             )
             onboard(settings, admin, tenant, partitions=2, with_function=True, alerting=alerting)
         yield configs
@@ -159,7 +162,11 @@ def test_cooldown_gives_one_alert_per_window(client: pulsar.Client, forces: dict
 
 
 def test_redeploy_with_a_new_threshold_takes_effect(
-    client: pulsar.Client, forces: dict[str, AlertConfig], settings: Settings, admin: PulsarAdmin, runtime: str
+    client: pulsar.Client,
+    forces: dict[str, AlertConfig],
+    settings: Settings,
+    admin: PulsarAdmin,
+    runtime: str,
 ) -> None:
     tenant = next(iter(forces))  # threshold 20: a 30 raises nothing yet
     before = report(("c-thirty", 30))
@@ -209,3 +216,27 @@ def test_alerts_tail_cli_prints_the_alert_as_json(
     assert mine[0]["citizen_id"] == "c-tail"
     assert mine[0]["peacescore"] == 1
     assert mine[0]["drone"] == r.drone_id
+
+
+def test_a_force_switches_runtime_and_the_other_implementation_resumes(
+    stack: Any, settings: Settings, admin: PulsarAdmin, client: pulsar.Client
+) -> None:
+    """python -> java by `tenants apply`: a new registration (the worker will not change a runtime in
+    place); the Java instance resumes from the `alerting` subscription - no report alerted twice."""
+    tenant = f"al-{uuid.uuid4().hex[:6]}-switch"
+    onboard(settings, admin, tenant, partitions=2, with_function=True, alerting=AlertingSpec(threshold=20))
+    try:
+        before = report(("c-before", 5))
+        publish(client, tenant, [(before.drone_id, before.to_json())])
+        assert [a.report_id for a in _alerts(client, tenant, expected=1)] == [before.report_id]
+        onboard(settings, admin, tenant, partitions=2, with_function=True,
+                alerting=AlertingSpec(threshold=20, runtime="java"))  # fmt: skip
+        assert admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)["runtime"] == "JAVA"  # type: ignore[index]
+        after = report(("c-after", 5))
+        publish(client, tenant, [(after.drone_id, after.to_json())])
+        alerts = _alerts(client, tenant, expected=2)
+        assert [a.report_id for a in alerts] == [before.report_id, after.report_id]
+        time.sleep(3)  # nothing more arrives: the switch replayed nothing
+        assert len(_alerts(client, tenant, expected=0)) == 2
+    finally:
+        admin.delete_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)

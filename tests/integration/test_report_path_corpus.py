@@ -97,8 +97,8 @@ def _dead_letter_key(payload: bytes, reason: str, runtime: str) -> tuple[bytes, 
 
 @pytest.mark.parametrize("runtime", ["python", "java"])
 def test_generated_corpus_through_the_real_function_and_sink(
-    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client, tenant_names: tuple[str, str],
-    runtime: str,
+    stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client,
+    tenant_names: tuple[str, str], runtime: str,
 ) -> None:  # fmt: skip
     tenant = tenant_names[0]
     onboard(

@@ -92,6 +92,9 @@ def test_the_java_reader_takes_its_rules_from_the_generated_schema() -> None:
     """Bounds the JSON Schema alone would not carry are added from the models."""
     schema = contract_json_schema(Report)
     ts = schema["properties"]["ts"]
-    assert (ts["formatMinimum"], ts["formatMaximum"]) == ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z")
+    assert (ts["formatMinimum"], ts["formatMaximum"]) == (
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+    )
     assert schema["properties"]["citizens"]["default"] == []
     assert schema["properties"]["words"]["default"] == []
