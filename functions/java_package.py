@@ -3,8 +3,8 @@ jars of our Pulsar distribution, with the contract's JSON Schema (generated from
 models) inside the jar. jackson-core, which the Java code reads JSON with, ships in the jar too:
 the runtime's own copy is an implementation detail of the instance, not an API.
 
-The jar is cached under a key of everything that goes in (sources, schema, jars, javac), so a
-deploy rebuilds only after a change."""
+The jar is cached under a key of everything that goes in (sources, schema, jars; javac compiles
+for --release 17 whichever JDK it is), so a deploy rebuilds only after a change."""
 
 from __future__ import annotations
 
@@ -50,25 +50,25 @@ def _lib_jar(lib: Path, artifact: str) -> Path:
 def build_function_jar(settings: Settings, *, console: Console | None = None) -> Path:
     """The alert function's jar (built once per change), or InstallError in one line."""
     console = console or Console(stderr=True)
-    javac = shutil.which("javac")
-    if javac is None:
-        raise InstallError(
-            "javac not found: the Java alert function needs a JDK 17+ "
-            "(apt-get install openjdk-17-jdk-headless)"
-        )
     lib = pulsar_home(settings) / "lib"
     api = [_lib_jar(lib, a) for a in _API_JARS]
     bundled = [_lib_jar(lib, a) for a in _BUNDLED]
     schema = contract_json_text(Report)
     digest = hashlib.sha256(schema.encode())
-    for path in [*java_sources(), *api, *bundled, Path(javac).resolve()]:
+    for path in [*java_sources(), *api, *bundled]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes() if path.suffix == ".java" else str(path.stat().st_size).encode())
     out_dir = settings.cache_dir / "functions"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"alerting-{digest.hexdigest()[:12]}.jar"
     if target.is_file():
-        return target
+        return target  # built before: no JDK needed to deploy it again
+    javac = shutil.which("javac")
+    if javac is None:
+        raise InstallError(
+            "javac not found: the Java alert function needs a JDK 17+ "
+            "(apt-get install openjdk-17-jdk-headless)"
+        )
     with tempfile.TemporaryDirectory() as tmp, console.status("Compiling the Java alert function ..."):
         classes = Path(tmp) / "classes"
         proc = subprocess.run(

@@ -130,7 +130,8 @@ def invalid_report(error: ValidationError) -> InvalidReport:
     """The InvalidReport to raise for a contract validation error."""
     if any(e["type"] == "json_invalid" for e in error.errors()):
         return InvalidReport(f"not valid JSON: {error.errors()[0]['msg']}")
-    return InvalidReport(validation_reason(error))
+    first = ".".join(str(p) for p in error.errors()[0]["loc"])
+    return InvalidReport(validation_reason(error), field=first)
 
 
 def parse_contract(model: type[M], data: bytes | str) -> M:

@@ -50,4 +50,4 @@ def contract_json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def contract_json_text(model: type[BaseModel]) -> str:
-    return json.dumps(contract_json_schema(model), indent=1, sort_keys=False) + "\n"
+    return json.dumps(contract_json_schema(model), indent=1) + "\n"

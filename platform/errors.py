@@ -25,11 +25,13 @@ class PeacewatchError(Exception):
 
 
 class InvalidReport(PeacewatchError):
-    """A drone report that does not satisfy the contract. `reason` names the field and why."""
+    """A drone report that does not satisfy the contract. `reason` names the field and why;
+    `field` is the dotted path of the first field at fault ('' when the bytes are not JSON)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, field: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
 
 
 class InvalidConfig(PeacewatchError):

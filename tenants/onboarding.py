@@ -436,14 +436,14 @@ def _function_step(
     }
     # The worker refuses to change a function's runtime in place: a switch is a new registration
     # (the `alerting` subscription stays, so the other implementation resumes where this one was).
-    switched = fn is not None and current_fn is not None and current_fn["runtime"] != a.runtime
+    switched = current_fn is not None and current_fn["runtime"] != a.runtime
     return Step(
         f"alert function ({a.runtime}, threshold {a.threshold}, cooldown {a.cooldown_s:g}s, "
         f"parallelism {a.parallelism})",
         current_fn, wanted_fn,
         partial(_deploy_as_alerting, settings, tenant, a.parallelism, console,
                 AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s),
-                reregister=fn is not None and (not token_current or switched), runtime=a.runtime),
+                reregister=current_fn is not None and (not token_current or switched), runtime=a.runtime),
     )  # fmt: skip
 
 

@@ -18,12 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from peacewatch.functions.alert_log import format_alert_line
 from peacewatch.functions.decision import AlertConfig, decide
-from peacewatch.platform.contract import Alert, Report
-from peacewatch.platform.contract_data import contract_validator
+from peacewatch.platform.contract import Alert
+from peacewatch.platform.contract_data import parse_report_data
+from peacewatch.platform.errors import InvalidReport
 
 VECTORS = Path(__file__).parent / "vectors" / "alerting.jsonl"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -61,15 +60,11 @@ def _alert_fields(alert: Alert) -> dict[str, Any]:
 
 
 def python_answer(payload: bytes, *, threshold: int, tenant: str) -> dict[str, Any]:
-    validator = contract_validator(Report)
     try:
-        validator._adapter.validate_json(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = "" if first["type"] == "json_invalid" else ".".join(str(p) for p in first["loc"])
-        return {"ok": False, "loc": loc}
-    report = validator(payload)
-    alerts = decide(report, tenant=tenant, config=AlertConfig(threshold=threshold), raised_at=_EPOCH)  # type: ignore[arg-type]
+        report = parse_report_data(payload)
+    except InvalidReport as exc:
+        return {"ok": False, "loc": exc.field}
+    alerts = decide(report, tenant=tenant, config=AlertConfig(threshold=threshold), raised_at=_EPOCH)
     return {
         "ok": True,
         "report": _plain(report),

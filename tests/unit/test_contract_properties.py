@@ -54,12 +54,15 @@ def test_both_validators_accept_the_same_reports_and_rows_are_what_was_validated
 @MANY
 @given(near_misses(Report))
 def test_every_near_miss_is_refused_by_both_naming_its_field(miss: Any) -> None:
-    reasons = []
+    reasons, fields = [], []
     for gate in (parse_report, parse_report_data):
         with pytest.raises(InvalidReport) as refused:
             gate(miss.payload)
         reasons.append(refused.value.reason)
+        fields.append(refused.value.field)
     assert reasons[0] == reasons[1]  # the same words from both gates
+    assert fields[0] == fields[1]
+    assert reasons[0].startswith(fields[0])  # `field` is the first one the reason names
     if miss.field:
         assert reasons[0].startswith(miss.field) or f"; {miss.field}" in reasons[0], (miss.rule, reasons[0])
     else:

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -46,16 +47,19 @@ final class Json {
             .streamReadConstraints(StreamReadConstraints.builder().maxNumberLength(1_000_000).build())
             .build();
 
+    // Strict (malformed input is an error, not U+FFFD); decode() resets it, so one per thread serves all.
+    private static final ThreadLocal<CharsetDecoder> UTF8 = ThreadLocal.withInitial(
+            () -> StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT));
+
     private Json() {}
 
     static Object parse(byte[] data) throws Malformed {
         // UTF-8 only, as the contract says: Jackson on bytes would guess UTF-16/32 and skip a BOM.
         CharBuffer chars;
         try {
-            chars = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(data));
+            chars = UTF8.get().decode(ByteBuffer.wrap(data));
         } catch (CharacterCodingException e) {
             throw new Malformed("invalid UTF-8");
         }

@@ -106,7 +106,7 @@ final class Times {
             pos += 3;
             if (pos < s.length() && (s.charAt(pos) == '.' || s.charAt(pos) == ',')) {
                 int start = ++pos;
-                while (pos < s.length() && Character.isDigit(s.charAt(pos)) && s.charAt(pos) <= '9') {
+                while (pos < s.length() && s.charAt(pos) >= '0' && s.charAt(pos) <= '9') {
                     if (pos - start < 6) {
                         micros = micros * 10 + (s.charAt(pos) - '0');
                     }
@@ -213,7 +213,7 @@ final class Times {
         return new Time(epoch, micros, 0);
     }
 
-    /** True if a comes before b as instants. */
+    /** Orders two times as instants (their offsets aside). */
     static int compare(Time a, Time b) {
         int c = Long.compare(a.epochSecond(), b.epochSecond());
         return c != 0 ? c : Integer.compare(a.micros(), b.micros());

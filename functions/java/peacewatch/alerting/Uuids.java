@@ -16,10 +16,13 @@ final class Uuids {
      */
     static String canonical(String s) {
         String body = s;
+        boolean wrapped = false; // urn: and braces take the hyphenated form only
         if (s.length() == 45 && s.startsWith("urn:uuid:")) {
             body = s.substring(9);
+            wrapped = true;
         } else if (s.length() == 38 && s.charAt(0) == '{' && s.charAt(37) == '}') {
             body = s.substring(1, 37);
+            wrapped = true;
         }
         StringBuilder hex = new StringBuilder(32);
         if (body.length() == 36) {
@@ -33,13 +36,14 @@ final class Uuids {
                     hex.append(c);
                 }
             }
-        } else if (body.length() == 32 && body == s) {
+        } else if (body.length() == 32 && !wrapped) {
             hex.append(body);
         } else {
             return null;
         }
         for (int i = 0; i < 32; i++) {
-            if (Character.digit(hex.charAt(i), 16) < 0 || hex.charAt(i) > 'f') {
+            char c = hex.charAt(i);
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
                 return null;
             }
         }
