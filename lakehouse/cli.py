@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import typer
@@ -20,6 +23,7 @@ from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.credentials import MINIO_KITS
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require, require_unless_help
+from peacewatch.platform.resources import available_cpus, stop_with_parent
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topic_identity import source_identities, topic_identity
 from peacewatch.platform.topics import TenantTopics, validate_tenant_name
@@ -48,7 +52,7 @@ def _stats_line(tenant: str, stats: SinkStats) -> str:
     return (
         f"{tenant}: received {stats.received:,}, written {stats.written:,}, commits {stats.commits:,}, "
         f"invalid {stats.invalid:,}, duplicates skipped {stats.skipped_duplicates:,}, "
-        f"retries {stats.retries:,}"
+        f"retries {stats.retries:,}" + (f", held past a gap {stats.held_back:,}" if stats.held_back else "")
     )
 
 
@@ -59,10 +63,22 @@ def run(
     name: str = typer.Option("sink", help="Consumer name (distinct per process when running several)"),
     max_rows: int = typer.Option(50_000, min=1, help="Flush a batch at this many rows"),
     max_age: float = typer.Option(1.0, min=0.1, help="... or when its first row is this many seconds old"),
+    processes: int = typer.Option(
+        0, min=0, help="Sink processes sharing the force's partitions (0: one per CPU this command may use)"
+    ),
+    worker: bool = typer.Option(False, hidden=True, help="One of several processes: no live display"),
 ) -> None:
-    """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the batch in hand)."""
+    """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the batch in hand).
+
+    Several processes (one per CPU by default) share the force's partitions: a sink spends most
+    of its time in Python (the contract's checks, Arrow rows), so one process uses one core."""
     settings: Settings = ctx.obj
     validate_tenant_name(tenant)
+    processes = processes or available_cpus()
+    if processes > 1:
+        _supervise(settings, tenant=tenant, name=name, processes=processes, options=[
+            "--max-rows", str(max_rows), "--max-age", str(max_age)])  # fmt: skip
+        return
     # As the force's lake kit: its sink role and MinIO user reach that force's topics and lake only.
     with kit_admin(settings, tenant=tenant, kit="lake") as admin:
         sources = source_identities(admin, tenant)
@@ -79,14 +95,15 @@ def run(
     # the cyclic GC's frequent scans of the start-up heap cost ~20% of its throughput (measured).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    console.print(f"sink for {tenant} running (Ctrl-C to stop)")
+    if not worker:
+        console.print(f"sink for {tenant} running (Ctrl-C to stop)")
     try:
-        with Live(console=console, refresh_per_second=2) as live:
+        with Live(console=console, refresh_per_second=2, transient=worker) as live:
             last = 0.0
 
             def refresh() -> bool:
                 nonlocal last
-                if time.monotonic() - last > 0.5:
+                if not worker and time.monotonic() - last > 0.5:
                     live.update(_stats_line(tenant, sink.stats))
                     last = time.monotonic()
                 return False
@@ -95,7 +112,45 @@ def run(
     finally:
         sink.close()
         client.close()
-    console.print(_stats_line(tenant, stats))
+    console.print(_stats_line(f"{tenant} ({name})" if worker else tenant, stats))
+
+
+def _supervise(settings: Settings, *, tenant: str, name: str, processes: int, options: list[str]) -> None:
+    """Run `processes` sink processes (consumers NAME-1..N of the force's subscription) until
+    SIGINT/SIGTERM, which each of them gets; if one fails, the others are stopped too."""
+    env = {**os.environ, "PEACEWATCH_STATE_DIR": str(settings.state_dir)}
+    names = [f"{name}-{i}" for i in range(1, processes + 1)]
+    children = {
+        n: subprocess.Popen([sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant,
+                             "--name", n, "--processes", "1", "--worker", *options],
+                            env=env, preexec_fn=stop_with_parent)
+        for n in names
+    }  # fmt: skip
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    console.print(f"sink for {tenant} running in {processes} processes: {', '.join(names)} (Ctrl-C to stop)")
+    failed: tuple[str, int] | None = None
+    while any(child.poll() is None for child in children.values()):
+        for n, child in children.items():
+            code = child.poll()
+            if code not in (None, 0) and not stopping and failed is None:
+                failed = (n, code)
+                stop()
+        time.sleep(0.2)
+    if failed is not None:
+        raise PeacewatchError(f"sink process {failed[0]} exited with status {failed[1]} (its error is above)")
+    codes = {n: c.returncode for n, c in children.items() if c.returncode != 0}
+    if codes:
+        raise PeacewatchError(f"sink processes exited with errors: {codes}")
 
 
 @app.command("adopt-topic")

@@ -12,6 +12,11 @@
 - Messages are acknowledged one by one, only after the commit that covers them (or after
   finding them already committed). Cumulative acks could acknowledge what another process,
   which took the partition over meanwhile, has not stored.
+- A commit covers each partition only up to its first gap (lakehouse.batching): a Failover
+  handover can leave entries unacknowledged behind the broker's read position, and a position
+  recorded past them would make them look stored. Past a gap nothing is written or acknowledged
+  and the broker is asked to redeliver (it rewinds); so is it after 30 s with nothing received
+  (a hole at a partition's tail has nothing after it to show it).
 - Outages (MinIO, Pulsar) are retried with backoff and acknowledge nothing; stop() interrupts
   the backoff. A row that cannot be converted is found by bisection and dead-lettered alone.
 - A table's commit runs in its own thread while the next batch fills (Delta's write and the
@@ -52,7 +57,7 @@ from tenacity import (
     wait_random,
 )
 
-from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, MicroBatch
+from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, GapTracker, MicroBatch
 from peacewatch.lakehouse.lake import LakeTable, S3Credentials, TableName, lake_table
 from peacewatch.lakehouse.positions import identity_fingerprint, sink_app_id, source_app_id
 from peacewatch.lakehouse.rows import prepare, to_table
@@ -60,7 +65,7 @@ from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.contract_data import ContractValidator, contract_validator
 from peacewatch.platform.dead_letters import DeadLetter, DeadLetterFailed, DeadLetterQueue
 from peacewatch.platform.errors import InvalidReport, PeacewatchError, SourceTopicChanged
-from peacewatch.platform.positions import message_position
+from peacewatch.platform.positions import decode_position, message_position
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import LAKE_SUBSCRIPTION, TenantTopics
 
@@ -89,6 +94,8 @@ class SinkStats:
     unconvertible: int = 0  # by the stored form, when committed
     commits: int = 0
     retries: int = 0
+    held_back: int = 0  # messages past a gap in their partition, left for the broker to redeliver
+    redeliveries: int = 0  # redeliveries asked of the broker (a gap, or a quiet consumer)
     freshness_ms: list[float] = field(default_factory=list)
 
     @property
@@ -113,6 +120,10 @@ def committed_positions(table: DeltaTable, *, source_id: str, partitions: list[s
 
 # Commits lost to another sink's, retried at once before counting as a failure.
 _RACE_ATTEMPTS = 8
+# Redeliveries asked of the broker: at most this often; and after this long with nothing received
+# (a hole at a partition's tail shows no gap: nothing comes after it).
+_REDELIVERY_INTERVAL_S = 2.0
+_QUIET_REDELIVERY_S = 30.0
 
 
 def _transient(exc: BaseException) -> bool:
@@ -176,7 +187,7 @@ class _TableWriter:
 
     def __init__(
         self, *, table: LakeTable, topic: str, source_id: str, model: type[BaseModel], policy: BatchPolicy,
-        dlq: DeadLetterQueue, stats: SinkStats, sink_name: str,
+        dlq: DeadLetterQueue, stats: SinkStats, sink_name: str, redeliver: Callable[[], None],
     ) -> None:  # fmt: skip
         self.table = table
         self.topic = topic
@@ -189,6 +200,8 @@ class _TableWriter:
         self.dlq = dlq
         self.stats = stats
         self.sink_name = sink_name
+        self.gaps = GapTracker()
+        self._redeliver = redeliver
         self._delta: DeltaTable | None = None
 
     # -- the table ------------------------------------------------------------------------------
@@ -259,7 +272,7 @@ class _TableWriter:
             reraise=True,
         )
         try:
-            retrying(self._commit_through_races, batch)
+            plan = retrying(self._commit_through_races, batch)
         except Exception as exc:
             if stop.is_set() and _transient(exc):
                 raise SinkStopped(
@@ -268,11 +281,24 @@ class _TableWriter:
             raise
         finally:
             self.dlq.close()  # release the producer names: the partition may move to another sink
-        for message in batch.received:
+        acknowledged = batch.acknowledgeable(plan)
+        for message in acknowledged:
             consumer.acknowledge(message)
         self.stats.skipped_duplicates += batch.duplicates
+        self.gaps.seen(plan)
+        if plan.held:
+            self.stats.held_back += len(batch.received) - len(acknowledged)
+            for part, gap in plan.held.items():
+                log.warning(
+                    "%s: a gap after %s (next received: %s): not committed past it; asking the broker "
+                    "to redeliver",
+                    part,
+                    decode_position(gap.after),
+                    decode_position(gap.beyond),
+                )
+            self._redeliver()
 
-    def _commit_through_races(self, batch: MicroBatch[_Row, DeadLetter]) -> None:
+    def _commit_through_races(self, batch: MicroBatch[_Row, DeadLetter]) -> CommitPlan[_Row, DeadLetter]:
         """_commit, again at once when another sink committed in between (a lost race is not an
         outage: re-checking is cheap, and it must not wait for - or be cut short by - a stop)."""
         for attempt in Retrying(
@@ -284,9 +310,10 @@ class _TableWriter:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     self._delta = None  # the snapshot is stale: plan again against the new one
-                self._commit(batch)
+                return self._commit(batch)
+        raise AssertionError("unreachable: Retrying reraises")
 
-    def _commit(self, batch: MicroBatch[_Row, DeadLetter]) -> None:
+    def _commit(self, batch: MicroBatch[_Row, DeadLetter]) -> CommitPlan[_Row, DeadLetter]:
         delta = self._load()
         partitions = list(batch.highest())
         done = (
@@ -294,10 +321,10 @@ class _TableWriter:
             if delta is not None
             else {}
         )
-        plan = batch.plan(done)
+        plan = batch.plan(done, trusted=self.gaps.trusted(done))
         if plan.empty:
             self.stats.skipped_duplicates += plan.skipped  # all committed before (a redelivery)
-            return
+            return plan
         # Dead letters are persisted before the commit that covers their positions.
         for letter in plan.dead_letters:
             self.dlq.send(letter)
@@ -313,6 +340,7 @@ class _TableWriter:
         self.stats.freshness_ms.extend(now - r[1] for r in plan.rows[:: max(1, len(plan.rows) // 200)])
         self.stats.written += data.num_rows
         self.stats.commits += 1
+        return plan
 
     def _rows(self, rows: list[_Row]) -> tuple[pa.Table, list[DeadLetter]]:
         """Arrow rows; a row that will not convert is found by bisection and dead-lettered alone."""
@@ -386,6 +414,8 @@ class DeltaSink:
         self.tenant = tenant
         self.stats = SinkStats()
         self._stop = threading.Event()
+        self._redelivery_lock = threading.Lock()
+        self._last_redelivery = float("-inf")
         topics = TenantTopics(tenant)
         policy = policy or BatchPolicy()
         self._writers: dict[str, _TableWriter] = {}
@@ -403,6 +433,7 @@ class DeltaSink:
                 dlq=DeadLetterQueue(client, topic=topics.dlq, stage=STAGE, source_id=sources[table_name]),
                 stats=self.stats,
                 sink_name=name,
+                redeliver=self._redeliver,
             )
         for writer in self._writers.values():
             writer.check_source()  # before consuming anything
@@ -419,6 +450,18 @@ class DeltaSink:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _redeliver(self, *, every_s: float = _REDELIVERY_INTERVAL_S) -> None:
+        """Ask the broker to deliver again whatever this consumer has not acknowledged (it rewinds
+        each partition this consumer is active for; a redelivered copy of a stored report is only
+        acknowledged). At most once every `every_s`: both tables' commits and the idle check call it."""
+        with self._redelivery_lock:
+            if time.monotonic() - self._last_redelivery < every_s:
+                return
+            self._last_redelivery = time.monotonic()
+            self.stats.redeliveries += 1
+        with contextlib.suppress(pulsar.PulsarException):  # the broker is away: its restart rewinds anyway
+            self._native.redeliver_unacknowledged_messages()
 
     @property
     def stopping(self) -> bool:
@@ -448,10 +491,15 @@ class DeltaSink:
                 pool = pools[writer]
                 in_flight[writer] = pool.submit(writer.commit, batch, self._native, stop=self._stop)
 
+        heard = time.monotonic()
         try:
             while not self._stop.is_set() and not until():
                 messages = _receive(self._native)
                 self.stats.received += len(messages)
+                if messages:
+                    heard = time.monotonic()
+                elif time.monotonic() - heard >= _QUIET_REDELIVERY_S:
+                    self._redeliver(every_s=_QUIET_REDELIVERY_S)
                 for msg in messages:
                     partition = msg.topic_name()
                     writer_for(partition).offer(msg, partition)

@@ -8,7 +8,7 @@ broker deduplication).
 
 from __future__ import annotations
 
-__all__ = ["Position", "decode_position", "encode_position", "message_position"]
+__all__ = ["Position", "decode_position", "encode_position", "follows", "message_position"]
 
 Position = tuple[int, int, int]
 
@@ -33,6 +33,27 @@ def decode_position(version: int) -> Position:
     entry = (version >> _BATCH_BITS) & ((1 << _ENTRY_BITS) - 1)
     ledger = version >> (_ENTRY_BITS + _BATCH_BITS)
     return (ledger, entry, batch)
+
+
+def follows(previous: int, position: int) -> bool:
+    """Whether `position` can be the message right after `previous` in one partition: the next
+    message of the same entry, the first of the next entry, or the first of a later ledger.
+
+    A client cannot see how many messages an entry holds, nor where a ledger ended: the first
+    message of the next entry is taken to close its predecessor, and a new ledger's first entry
+    to close the old ledger. What it does see - an entry or a batch index skipped inside a
+    ledger, or a ledger entered past its start - is a gap. A negative `previous` (nothing
+    before) is followed by the start of a ledger."""
+    if previous < 0:
+        return decode_position(position)[1:] == (0, 0)
+    if position == previous + 1 or position == ((previous >> _BATCH_BITS) + 1) << _BATCH_BITS:
+        return True  # the common cases, without decoding
+    ledger, entry, index = decode_position(previous)
+    next_ledger, next_entry, next_index = decode_position(position)
+    if next_ledger == ledger:
+        same_entry = next_entry == entry and next_index == index + 1
+        return same_entry or (next_entry == entry + 1 and next_index == 0)
+    return next_ledger > ledger and next_entry == 0 and next_index == 0
 
 
 def message_position(message_id: object) -> int:

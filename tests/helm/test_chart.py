@@ -130,6 +130,8 @@ def test_one_sink_per_force_with_that_forces_lake_kit_only(helm: str, chart: Pat
     pod = sinks["north-precinct"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["args"][:4] == ["lake", "run", "--tenant", "north-precinct"]
+    # one sink process per pod unless asked: `lake run` alone would start one per node CPU
+    assert container["args"][container["args"].index("--processes") + 1] == "1"
     env = _env(container)
     assert env["PEACEWATCH_MINIO__HOST"] == f"{RELEASE}-minio"
     assert env["PEACEWATCH_PULSAR__HOST"] == f"{RELEASE}-pulsar-broker"

@@ -117,7 +117,7 @@ def sink_process(
     log.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant, "--name", name,
-         "--max-age", str(max_age), "--max-rows", str(max_rows)],
+         "--max-age", str(max_age), "--max-rows", str(max_rows), "--processes", "1"],
         env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log.open("ab"),
     )  # fmt: skip
 

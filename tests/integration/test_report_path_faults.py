@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pulsar
 import pyarrow as pa
 import pytest
@@ -126,6 +127,9 @@ def _logs(settings: Settings, tenant: str) -> str:
     )
 
 
+_CURSOR_KEYS = ("readPosition", "markDeletePosition", "waitingReadOp", "pendingReadOps", "state")
+
+
 def _subscription_picture(admin: PulsarAdmin, tenant: str) -> str:
     """Who holds what on the lake-sink subscription, per partition (to diagnose a stall)."""
     lines = []
@@ -140,9 +144,11 @@ def _subscription_picture(admin: PulsarAdmin, tenant: str) -> str:
                 f"unacked={c.get('unackedMessages')}, out={c.get('msgOutCounter')})"
                 for c in sub.get("consumers", [])
             )
+            cursor = admin.internal_stats(name).get("cursors", {}).get(LAKE_SUBSCRIPTION, {})
             lines.append(
                 f"{name.rsplit('/', 1)[-1]}: backlog={sub.get('msgBacklog')} "
-                f"active={sub.get('activeConsumerName')} [{consumers}]"
+                f"active={sub.get('activeConsumerName')} [{consumers}] cursor: "
+                + ", ".join(f"{k}={cursor.get(k)}" for k in _CURSOR_KEYS)
             )
     return "\n".join(lines)
 
@@ -161,11 +167,10 @@ def _sinks(settings: Settings, tenant: str) -> Iterator[dict[str, subprocess.Pop
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-# KNOWN FAILURE, kept visible: on a freshly started stack (the first minutes of `./run test`) some
-# runs end with part of the backlog (e.g. 960 of 60,000) never consumed although two sinks still
-# run - nothing acknowledged is lost, but the remaining sinks stall on some partitions. On a warm
-# stack both seeds pass (38 s). Not root-caused yet; issue 11 stays open for it.
-@pytest.mark.xfail(reason="known stall after partition moves on a fresh stack (issue 11)", strict=False)
+# Seen failing before the sinks checked for gaps (batching.plan): 473 of 59,694 reports acknowledged
+# and never stored, or part of a backlog never delivered - entries a handover left unacknowledged
+# behind the broker's read position. When it fails, the per-partition picture and the sinks' logs
+# go to build/test-artefacts/.
 def test_sinks_joining_and_leaving_store_every_report_once(
     stack: Stack, settings: Settings, admin: PulsarAdmin, client: pulsar.Client,
     tenant_names: tuple[str, str], seed: int,
@@ -189,7 +194,7 @@ def test_sinks_joining_and_leaving_store_every_report_once(
         acked = stats.report_ids[tenant]
         stored = wait_for_rows(settings, tenant, len(acked), timeout_s=180)
         picture = "" if stored >= len(acked) else _subscription_picture(admin, tenant)
-        if picture:  # an xfail hides its message: keep the stall's picture where it can be read
+        if picture:  # keep the stall's picture where it can be read after the run
             ARTEFACTS.mkdir(parents=True, exist_ok=True)
             (ARTEFACTS / f"join-leave-stall-seed{seed}.txt").write_text(
                 f"{stored} of {len(acked)} stored\n{picture}\n{_logs(settings, tenant)}\n"
@@ -228,6 +233,44 @@ def test_a_sink_killed_mid_batch_and_another_started(
     dead = _dead_letters(client, tenant, stats.malformed)
     assert len(dead) == stats.malformed > 0
     assert set(dead.values()) == {1}  # a redelivered invalid message is not dead-lettered twice
+
+
+def _workers(supervisor: subprocess.Popen[bytes], expected: int) -> list[psutil.Process]:
+    deadline = time.monotonic() + 60
+    while len(children := psutil.Process(supervisor.pid).children()) < expected:
+        assert supervisor.poll() is None, "the supervisor exited"
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.2)
+    return children
+
+
+def test_lake_run_in_several_processes_stores_every_report_once_and_stops_with_its_supervisor(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    """`lake run --processes 2`: two consumers share the partitions; SIGTERM stops both cleanly;
+    a supervisor killed with -9 takes its workers with it (they must not consume on, orphaned)."""
+    tenant = tenant_names[0]
+    onboard(settings, admin, tenant, partitions=4)
+    command = [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant,
+               "--name", "multi", "--processes", "2", "--max-age", "1"]  # fmt: skip
+    log = (settings.logs_dir / f"test-sink-{tenant}-multi.log").open("ab")
+    supervisor = subprocess.Popen(command, env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log)
+    workers = _workers(supervisor, 2)
+    drones = Drones(settings, tenant, reports=20_000, rate=2_500)
+    stats = drones.join()
+    acked = stats.report_ids[tenant]
+    wait_for_rows(settings, tenant, len(acked), timeout_s=120)
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(timeout=60) == 0
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    _assert_exactly_once(settings, tenant, acked, logs=_logs(settings, tenant))
+
+    supervisor = subprocess.Popen(command, env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log)
+    workers = _workers(supervisor, 2)
+    supervisor.send_signal(signal.SIGKILL)
+    supervisor.wait()
+    _, alive = psutil.wait_procs(workers, timeout=60)
+    assert not alive, f"workers outlived their supervisor: {alive}"
 
 
 def test_a_broker_restart_while_drones_publish_loses_and_duplicates_nothing(

@@ -4,9 +4,11 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from peacewatch.lakehouse.arrow_schema import arrow_schema
-from peacewatch.lakehouse.batching import BatchPolicy, MicroBatch
+from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, Gap, GapTracker, MicroBatch
 from peacewatch.lakehouse.positions import (
     decode_position,
     encode_position,
@@ -67,23 +69,111 @@ def test_a_position_is_kept_once_and_every_copy_is_acknowledged() -> None:
     assert not batch.add_dead_letter("bad", partition="p0", position=9, message=("p0", 9))
     assert len(batch) == 1
     assert batch.duplicates == 2
-    assert batch.received == [("p0", 7), ("p0", 7), ("p0", 9), ("p0", 9)]
+    assert [m for _, _, m in batch.received] == [("p0", 7), ("p0", 7), ("p0", 9), ("p0", 9)]
+
+
+def _at(ledger: int, entry: int, index: int = 0) -> int:
+    return encode_position((ledger, entry, index))
 
 
 def test_plan_writes_only_above_the_committed_positions_and_records_the_highest() -> None:
     batch = MicroBatch[int, str](BatchPolicy())
-    for pos in (5, 3, 9, 1):
-        _add(batch, pos * 10, position=pos)
-    _add(batch, 70, partition="p1", position=7)
-    batch.add_dead_letter("bad p0 11", partition="p0", position=11, message=None)
-    batch.add_dead_letter("bad p0 2", partition="p0", position=2, message=None)
-    plan = batch.plan({"p0": 3, "p1": 8})
-    assert plan.rows == [50, 90]  # in position order, above what is committed
-    assert plan.dead_letters == ["bad p0 11"]  # the one at 2 was dead-lettered before
-    assert plan.positions == {"p0": 11}  # p1 does not advance: nothing recorded for it
-    assert plan.skipped == 3
-    assert batch.plan({"p0": 11, "p1": 7}).empty
-    assert batch.highest() == {"p0": 11, "p1": 7}
+    for entry in (5, 3, 6, 4):
+        _add(batch, entry * 10, position=_at(1, entry))
+    _add(batch, 70, partition="p1", position=_at(2, 7))
+    batch.add_dead_letter("bad p0 7", partition="p0", position=_at(1, 7), message=None)
+    batch.add_dead_letter("bad p0 2", partition="p0", position=_at(1, 2), message=None)
+    plan = batch.plan({"p0": _at(1, 3), "p1": _at(2, 8)})
+    assert plan.rows == [40, 50, 60]  # in position order, above what is committed
+    assert plan.dead_letters == ["bad p0 7"]  # the one at 2 was dead-lettered before
+    assert plan.positions == {"p0": _at(1, 7)}  # p1 does not advance: nothing recorded for it
+    assert plan.skipped == 2
+    assert not plan.held
+    assert batch.plan({"p0": _at(1, 7), "p1": _at(2, 7)}).empty
+    assert batch.highest() == {"p0": _at(1, 7), "p1": _at(2, 7)}
+
+
+def test_plan_stops_a_partition_at_its_first_gap_and_holds_the_rest_unacknowledged() -> None:
+    batch = MicroBatch[int, str](BatchPolicy())
+    for entry, index in ((4, 0), (4, 1), (5, 0), (8, 0), (9, 0)):  # entries 6 and 7 never came
+        _add(batch, entry * 10 + index, position=_at(1, entry, index))
+    _add(batch, 99, partition="p1", position=_at(3, 0))  # a new ledger: follows anything older
+    plan = batch.plan({"p0": _at(1, 3, 2), "p1": _at(2, 40, 5)})
+    assert plan.rows == [40, 41, 50, 99]
+    assert plan.positions == {"p0": _at(1, 5), "p1": _at(3, 0)}
+    assert plan.held == {"p0": Gap(after=_at(1, 5), beyond=_at(1, 8))}
+    assert [m for m in batch.acknowledgeable(plan)] == [
+        ("p0", _at(1, 4, 0)), ("p0", _at(1, 4, 1)), ("p0", _at(1, 5)), ("p1", _at(3, 0))
+    ]  # fmt: skip
+    # a gap right after the committed position: nothing of p0 at all
+    assert batch.plan({"p0": _at(1, 2)}).held["p0"] == Gap(after=_at(1, 2), beyond=_at(1, 4))
+    # trusted (the broker would not fill it): written across
+    trusted = batch.plan({"p0": _at(1, 3, 2)}, trusted=frozenset({"p0"}))
+    assert not trusted.held
+    assert trusted.positions["p0"] == _at(1, 9)
+
+
+def test_a_gap_is_trusted_only_after_repeated_requests_over_the_patience() -> None:
+    clock = FakeClock()
+    gaps = GapTracker(patience_s=30, requests=3, clock=clock)
+    plan = CommitPlan[int, str](rows=[], dead_letters=[], positions={}, skipped=0,
+                                held={"p0": Gap(after=5, beyond=9)})  # fmt: skip
+    for _ in range(3):
+        gaps.seen(plan)
+        clock.now += 10
+    assert gaps.trusted({"p0": 5}) == frozenset({"p0"})
+    assert gaps.trusted({"p0": 6}) == frozenset()  # the table moved on: another gap, if any
+    clock.now += 100
+    gaps.seen(plan)
+    closed = CommitPlan[int, str](rows=[], dead_letters=[], positions={"p0": 12}, skipped=0)
+    gaps.seen(closed)  # p0 advanced without a gap: filled
+    assert gaps.trusted({"p0": 5}) == frozenset()
+    fresh = GapTracker(patience_s=30, requests=3, clock=clock)
+    fresh.seen(plan)
+    clock.now += 60
+    assert fresh.trusted({"p0": 5}) == frozenset()  # one request only
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 4), st.integers(0, 6), st.integers(0, 3)), min_size=1, max_size=40,
+             unique=True),
+    st.sets(st.integers(0, 39)),
+)  # fmt: skip
+def test_a_plan_covers_a_gap_free_run_and_leaves_the_rest_unacknowledged(
+    stream: list[tuple[int, int, int]], dropped: set[int]
+) -> None:
+    """Whatever is missing from a partition's delivery, a commit covers only a run from the
+    committed position that skips nothing a client can see (its one blind spot: the tail of a
+    ledger, since a client cannot see where a ledger ended), and everything not covered stays
+    unacknowledged."""
+    full = sorted(encode_position(p) for p in stream)
+    full = [p for p in full if _well_formed(p, set(full))]  # entries 0..n, batch indexes 0..m
+    if not full:
+        return
+    committed, rest = full[0], full[1:]
+    delivered = [p for i, p in enumerate(rest) if i not in dropped]
+    batch = MicroBatch[int, str](BatchPolicy())
+    for pos in delivered:
+        _add(batch, pos, position=pos)
+    plan = batch.plan({"p0": committed})
+    covered = plan.rows
+    assert covered == delivered[: len(covered)]  # a prefix of what came, in order
+    missed = [p for p in rest if p <= (covered[-1] if covered else committed) and p not in delivered]
+    for pos in missed:  # skipped over only where a ledger's tail went missing
+        ledger = decode_position(pos)[0]
+        assert not [p for p in delivered if p > pos and decode_position(p)[0] == ledger]
+    if covered != delivered:
+        assert "p0" in plan.held
+    acked = {message[1] for message in batch.acknowledgeable(plan)}  # type: ignore[index]
+    assert acked == set(covered)
+
+
+def _well_formed(position: int, positions: set[int]) -> bool:
+    ledger, entry, index = decode_position(position)
+    return all(
+        encode_position(p) in positions
+        for p in [(ledger, entry, i) for i in range(index)] + [(ledger, e, 0) for e in range(entry)]
+    )
 
 
 @pytest.mark.parametrize(
