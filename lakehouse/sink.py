@@ -433,7 +433,7 @@ class DeltaSink:
                 dlq=DeadLetterQueue(client, topic=topics.dlq, stage=STAGE, source_id=sources[table_name]),
                 stats=self.stats,
                 sink_name=name,
-                redeliver=self._redeliver,
+                redeliver=self.redeliver,
             )
         for writer in self._writers.values():
             writer.check_source()  # before consuming anything
@@ -451,7 +451,7 @@ class DeltaSink:
     def stop(self) -> None:
         self._stop.set()
 
-    def _redeliver(self, *, every_s: float = _REDELIVERY_INTERVAL_S) -> None:
+    def redeliver(self, *, every_s: float = _REDELIVERY_INTERVAL_S) -> None:
         """Ask the broker to deliver again whatever this consumer has not acknowledged (it rewinds
         each partition this consumer is active for; a redelivered copy of a stored report is only
         acknowledged). At most once every `every_s`: both tables' commits and the idle check call it."""
@@ -499,7 +499,7 @@ class DeltaSink:
                 if messages:
                     heard = time.monotonic()
                 elif time.monotonic() - heard >= _QUIET_REDELIVERY_S:
-                    self._redeliver(every_s=_QUIET_REDELIVERY_S)
+                    self.redeliver(every_s=_QUIET_REDELIVERY_S)
                 for msg in messages:
                     partition = msg.topic_name()
                     writer_for(partition).offer(msg, partition)
