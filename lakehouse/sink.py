@@ -321,7 +321,14 @@ class _TableWriter:
             if delta is not None
             else {}
         )
-        plan = batch.plan(done, trusted=self.gaps.trusted(done))
+        trusted = self.gaps.trusted(done)
+        for part in trusted:
+            log.error(
+                "%s: the gap after %s outlasted every redelivery: its messages were acknowledged "
+                "without being stored here (skipped by an operator, or expired); committing past it",
+                part, decode_position(done[part]) if part in done else "the start",
+            )  # fmt: skip
+        plan = batch.plan(done, trusted=trusted)
         if plan.empty:
             self.stats.skipped_duplicates += plan.skipped  # all committed before (a redelivery)
             return plan
