@@ -122,12 +122,10 @@ class MicroBatch(Generic[T, B]):
     def empty(self) -> bool:
         return self.started_at is None
 
-    def highest(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for part in (*self.rows, *self.dead_letters):
-            top = max([*self.rows.get(part, {}), *self.dead_letters.get(part, {})])
-            out[part] = max(top, out.get(part, -1))
-        return out
+    @property
+    def partitions(self) -> list[str]:
+        """The partitions this batch holds messages of (rows or dead letters)."""
+        return list(dict.fromkeys((*self.rows, *self.dead_letters)))
 
     def plan(self, committed: dict[str, int], *, trusted: frozenset[str] = frozenset()) -> CommitPlan[T, B]:
         """What to write given each partition's committed position (-1 or absent: nothing yet).
@@ -139,7 +137,7 @@ class MicroBatch(Generic[T, B]):
         positions: dict[str, int] = {}
         held: dict[str, Gap] = {}
         skipped = 0
-        for part in dict.fromkeys((*self.rows, *self.dead_letters)):
+        for part in self.partitions:
             by_pos = self.rows.get(part, {})
             letters_by_pos = self.dead_letters.get(part, {})
             done = committed.get(part, -1)
@@ -163,7 +161,7 @@ class MicroBatch(Generic[T, B]):
     def acknowledgeable(self, plan: CommitPlan[T, B]) -> list[object]:
         """The messages to acknowledge once `plan` is committed: all but those it holds back."""
         held = plan.held
-        if not held:
+        if not held:  # the usual case, without a test per message
             return [message for _, _, message in self.received]
         return [m for part, pos, m in self.received if part not in held or pos < held[part].beyond]
 
@@ -208,11 +206,15 @@ class GapTracker:
                 since, count = self.clock(), 0
             self._open[part] = (gap.after, since, count + 1)
 
-    def trusted(self, committed: dict[str, int]) -> frozenset[str]:
-        """Partitions whose gap right after their committed position has outlasted the patience."""
+    def trusted(self, partitions: list[str], committed: dict[str, int]) -> frozenset[str]:
+        """Of `partitions`, those whose gap right after their committed position has outlasted the
+        patience."""
         now = self.clock()
         return frozenset(
             part
-            for part, (after, since, count) in self._open.items()
-            if committed.get(part, -1) == after and count >= self.requests and now - since >= self.patience_s
+            for part in partitions
+            if part in self._open
+            and (gap := self._open[part])[0] == committed.get(part, -1)
+            and gap[2] >= self.requests
+            and now - gap[1] >= self.patience_s
         )

@@ -138,19 +138,13 @@ def _supervise(settings: Settings, *, tenant: str, name: str, processes: int, op
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
     console.print(f"sink for {tenant} running in {processes} processes: {', '.join(names)} (Ctrl-C to stop)")
-    failed: tuple[str, int] | None = None
     while any(child.poll() is None for child in children.values()):
-        for n, child in children.items():
-            code = child.poll()
-            if code not in (None, 0) and not stopping and failed is None:
-                failed = (n, code)
-                stop()
+        if not stopping and any(child.returncode for child in children.values()):
+            stop()  # one failed: the others go too
         time.sleep(0.2)
-    if failed is not None:
-        raise PeacewatchError(f"sink process {failed[0]} exited with status {failed[1]} (its error is above)")
-    codes = {n: c.returncode for n, c in children.items() if c.returncode != 0}
-    if codes:
-        raise PeacewatchError(f"sink processes exited with errors: {codes}")
+    failed = {n: child.returncode for n, child in children.items() if child.returncode}
+    if failed:
+        raise PeacewatchError(f"sink processes exited with errors: {failed} (their errors are above)")
 
 
 @app.command("adopt-topic")

@@ -301,27 +301,27 @@ class _TableWriter:
     def _commit_through_races(self, batch: MicroBatch[_Row, DeadLetter]) -> CommitPlan[_Row, DeadLetter]:
         """_commit, again at once when another sink committed in between (a lost race is not an
         outage: re-checking is cheap, and it must not wait for - or be cut short by - a stop)."""
-        for attempt in Retrying(
+
+        def forget_snapshot(_: RetryCallState) -> None:
+            self._delta = None  # stale: plan again against the table as it is now
+
+        return Retrying(
             retry=retry_if_exception_type(CommitFailedError),
             stop=stop_after_attempt(_RACE_ATTEMPTS),
             wait=wait_random(0, 0.2),  # apart, so that racing sinks do not collide again
+            before_sleep=forget_snapshot,
             reraise=True,
-        ):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self._delta = None  # the snapshot is stale: plan again against the new one
-                return self._commit(batch)
-        raise AssertionError("unreachable: Retrying reraises")
+        )(self._commit, batch)
 
     def _commit(self, batch: MicroBatch[_Row, DeadLetter]) -> CommitPlan[_Row, DeadLetter]:
         delta = self._load()
-        partitions = list(batch.highest())
+        partitions = batch.partitions
         done = (
             committed_positions(delta, source_id=self.source_id, partitions=partitions)
             if delta is not None
             else {}
         )
-        trusted = self.gaps.trusted(done)
+        trusted = self.gaps.trusted(partitions, done)
         for part in trusted:
             log.error(
                 "%s: the gap after %s outlasted every redelivery: its messages were acknowledged "

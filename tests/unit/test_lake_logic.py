@@ -90,7 +90,7 @@ def test_plan_writes_only_above_the_committed_positions_and_records_the_highest(
     assert plan.skipped == 2
     assert not plan.held
     assert batch.plan({"p0": _at(1, 7), "p1": _at(2, 7)}).empty
-    assert batch.highest() == {"p0": _at(1, 7), "p1": _at(2, 7)}
+    assert batch.partitions == ["p0", "p1"]
 
 
 def test_plan_stops_a_partition_at_its_first_gap_and_holds_the_rest_unacknowledged() -> None:
@@ -121,17 +121,18 @@ def test_a_gap_is_trusted_only_after_repeated_requests_over_the_patience() -> No
     for _ in range(3):
         gaps.seen(plan)
         clock.now += 10
-    assert gaps.trusted({"p0": 5}) == frozenset({"p0"})
-    assert gaps.trusted({"p0": 6}) == frozenset()  # the table moved on: another gap, if any
+    assert gaps.trusted(["p0"], {"p0": 5}) == frozenset({"p0"})
+    assert gaps.trusted(["p1"], {"p0": 5}) == frozenset()  # not in this batch
+    assert gaps.trusted(["p0"], {"p0": 6}) == frozenset()  # the table moved on: another gap, if any
     clock.now += 100
     gaps.seen(plan)
     closed = CommitPlan[int, str](rows=[], dead_letters=[], positions={"p0": 12}, skipped=0)
     gaps.seen(closed)  # p0 advanced without a gap: filled
-    assert gaps.trusted({"p0": 5}) == frozenset()
+    assert gaps.trusted(["p0"], {"p0": 5}) == frozenset()
     fresh = GapTracker(patience_s=30, requests=3, clock=clock)
     fresh.seen(plan)
     clock.now += 60
-    assert fresh.trusted({"p0": 5}) == frozenset()  # one request only
+    assert fresh.trusted(["p0"], {"p0": 5}) == frozenset()  # one request only
 
 
 @given(
