@@ -14,23 +14,32 @@ active, left unacknowledged behind the read position). Recording a position past
 make the hole's reports look stored when the broker finally redelivers them. So `plan` stops
 each partition at its first gap (platform.positions.follows): what lies beyond is held -
 neither written nor acknowledged - and the sink asks the broker to redeliver.
+
+An entry (one producer batch) is delivered as several messages, and a micro-batch can end
+between two of them. A position recorded in the middle of an entry would let the next entry
+look like its successor (the rest of the entry lost if the broker then passed it over), so a
+commit only ever ends a partition on the last message of an entry: `seal` carries a
+partition's unfinished last entry over to the next batch, and `plan` holds one back if it
+still meets it.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from peacewatch.platform.positions import follows
+from peacewatch.platform.positions import closes_entry, entry_start, follows
 
 __all__ = ["BatchPolicy", "CommitPlan", "Gap", "GapTracker", "MicroBatch"]
 
 T = TypeVar("T")
 B = TypeVar("B")
+V = TypeVar("V")
 
 
 class BatchPolicy(BaseModel):
@@ -77,6 +86,8 @@ class MicroBatch(Generic[T, B]):
     dead_letters: dict[str, dict[int, B]] = field(default_factory=dict)
     # every message as (partition, position, message), to acknowledge after the commit
     received: list[tuple[str, int, object]] = field(default_factory=list)
+    # per partition, the positions that are the last message of their entry
+    closing: dict[str, set[int]] = field(default_factory=dict)
     nbytes: int = 0
     count: int = 0
     duplicates: int = 0
@@ -86,11 +97,50 @@ class MicroBatch(Generic[T, B]):
         if self.started_at is None:
             self.started_at = self.clock()
 
-    def add(self, row: T, *, partition: str, position: int, size: int, message: object) -> bool:
-        """False when this position is already in the batch (the copy is only acknowledged)."""
+    def _closing(self, partition: str) -> set[int]:
+        closing = self.closing.get(partition)
+        if closing is None:
+            closing = self.closing[partition] = set()
+        return closing
+
+    def carry_open_entries(self) -> MicroBatch[T, B]:
+        """Move each partition's unfinished last entry (its highest message is not the entry's
+        last) out of this batch into a new one, which takes this one's place once it is sealed:
+        the rest of the entry is usually already on its way."""
+        rest: MicroBatch[T, B] = MicroBatch(self.policy, clock=self.clock)
+        moving: dict[str, int] = {}  # partition -> first position moved (its entry's start)
+        for part in self.partitions:
+            held = (*self.rows.get(part, ()), *self.dead_letters.get(part, ()))
+            highest = max(held)
+            if highest not in self.closing.get(part, ()):
+                moving[part] = entry_start(highest)
+        if not moving:
+            return rest
+        rest.started_at = self.clock()
+        for part, start in moving.items():
+            moved = _move_from(self.rows, rest.rows, part, start)
+            self.count -= moved
+            rest.count += moved
+            _move_from(self.dead_letters, rest.dead_letters, part, start)
+            closing = self.closing.get(part, set())
+            rest.closing[part] = {p for p in closing if p >= start}
+        kept: list[tuple[str, int, object]] = []
+        for item in self.received:
+            part, pos, _ = item
+            (rest.received if part in moving and pos >= moving[part] else kept).append(item)
+        self.received = kept
+        return rest
+
+    def add(
+        self, row: T, *, partition: str, position: int, size: int, entry_size: int, message: object
+    ) -> bool:
+        """False when this position is already in the batch (the copy is only acknowledged).
+        `entry_size`: how many messages its entry holds (0: not batched)."""
         if self.started_at is None:
             self.started_at = self.clock()
         self.received.append((partition, position, message))
+        if closes_entry(position, entry_size):
+            self._closing(partition).add(position)
         rows = self.rows.get(partition)
         if rows is None:
             rows = self.rows[partition] = {}
@@ -105,10 +155,14 @@ class MicroBatch(Generic[T, B]):
         self.count += 1
         return True
 
-    def add_dead_letter(self, item: B, *, partition: str, position: int, message: object) -> bool:
+    def add_dead_letter(
+        self, item: B, *, partition: str, position: int, entry_size: int, message: object
+    ) -> bool:
         """An invalid message: no row, but its position is covered by the commit like any other."""
         self._start()
         self.received.append((partition, position, message))
+        if closes_entry(position, entry_size):
+            self._closing(partition).add(position)
         if position in self.rows.get(partition, ()) or position in self.dead_letters.get(partition, ()):
             self.duplicates += 1
             return False
@@ -140,22 +194,33 @@ class MicroBatch(Generic[T, B]):
         for part in self.partitions:
             by_pos = self.rows.get(part, {})
             letters_by_pos = self.dead_letters.get(part, {})
+            closing = self.closing.get(part, set())
             done = committed.get(part, -1)
-            last = done
+            last, closed = done, True  # a recorded position always closed its entry
+            covered: list[int] = []
             for pos in sorted((*by_pos, *letters_by_pos)):
                 if pos <= done:
                     skipped += pos in by_pos
                     continue
-                if part not in trusted and not follows(last, pos):
+                if part not in trusted and not follows(last, pos, closed=closed):
                     held[part] = Gap(after=last, beyond=pos)
                     break
+                covered.append(pos)
+                last, closed = pos, pos in closing
+            if not closed and part not in trusted:
+                # The run ends inside an entry: stop before that entry (recorded there, the next
+                # entry would look like its successor).
+                cut = bisect_left(covered, entry_start(last))
+                beyond = covered[cut]
+                del covered[cut:]
+                held[part] = Gap(after=covered[-1] if covered else done, beyond=beyond)
+            for pos in covered:
                 if pos in by_pos:
                     rows.append(by_pos[pos])
                 else:
                     letters.append(letters_by_pos[pos])
-                last = pos
-            if last > done:
-                positions[part] = last
+            if covered:
+                positions[part] = covered[-1]
         return CommitPlan(rows=rows, dead_letters=letters, positions=positions, skipped=skipped, held=held)
 
     def acknowledgeable(self, plan: CommitPlan[T, B]) -> list[object]:
@@ -178,6 +243,19 @@ class MicroBatch(Generic[T, B]):
         if self.started_at is None:
             return self.policy.max_age_s
         return max(0.0, self.policy.max_age_s - (self.clock() - self.started_at))
+
+
+def _move_from(
+    source: dict[str, dict[int, V]], target: dict[str, dict[int, V]], part: str, start: int
+) -> int:
+    """Move `part`'s items at or above `start` from `source` to `target`; how many moved."""
+    items = source.get(part, {})
+    moving = [p for p in items if p >= start]
+    for pos in moving:
+        target.setdefault(part, {})[pos] = items.pop(pos)
+    if part in source and not items:
+        del source[part]
+    return len(moving)
 
 
 @dataclass

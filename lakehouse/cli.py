@@ -15,8 +15,9 @@ from rich.live import Live
 from rich.table import Table
 
 from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.batching_sink import SinkStats
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.sink import DeltaSink, SinkStats, adopt_source
+from peacewatch.lakehouse.sink import DeltaSink, adopt_source
 from peacewatch.lakehouse.upkeep import MIN_RETENTION_HOURS, check_retention, table_status
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin

@@ -26,100 +26,36 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulsar
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, Transaction, write_deltalake
-from deltalake.exceptions import (
-    CommitFailedError,
-    DeltaError,
-    DeltaProtocolError,
-    SchemaMismatchError,
-    TableNotFoundError,
-)
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import DeltaError, DeltaProtocolError, SchemaMismatchError, TableNotFoundError
 from pydantic import BaseModel
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-    wait_exponential,
-    wait_random,
-)
 
-from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, GapTracker, MicroBatch
+from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.batching_sink import BatchingSink, CommitConflict, SinkStats
+from peacewatch.lakehouse.delta_committer import DeltaCommitter, Row
 from peacewatch.lakehouse.lake import LakeTable, S3Credentials, TableName, lake_table
-from peacewatch.lakehouse.positions import identity_fingerprint, sink_app_id, source_app_id
-from peacewatch.lakehouse.rows import prepare, to_table
+from peacewatch.lakehouse.positions import identity_fingerprint, source_app_id
 from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.contract_data import ContractValidator, contract_validator
 from peacewatch.platform.dead_letters import DeadLetter, DeadLetterFailed, DeadLetterQueue
-from peacewatch.platform.errors import InvalidReport, PeacewatchError, SourceTopicChanged
-from peacewatch.platform.positions import decode_position, message_position
+from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.positions import entry_size, entry_start, message_position
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import LAKE_SUBSCRIPTION, TenantTopics
 
-__all__ = ["SUBSCRIPTION", "DeltaSink", "SinkStats", "SinkStopped", "adopt_source", "committed_positions"]
+__all__ = ["SUBSCRIPTION", "DeltaSink", "adopt_source"]
 
-log = logging.getLogger("peacewatch.lakehouse.sink")
 SUBSCRIPTION = LAKE_SUBSCRIPTION
 STAGE = "lake-sink"
 _MODELS: dict[TableName, type[BaseModel]] = {"reports": Report, "alerts": Alert}
-# Conversion problems that belong to one row's data (the bisection looks for that row).
-_DATA_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
 
-
-class SinkStopped(PeacewatchError):
-    """stop() arrived while a commit was failing: the batch stays unacknowledged (it is redelivered)."""
-
-
-@dataclass
-class SinkStats:
-    """Counts of one sink. Each field is written by one thread only (receiving or committing)."""
-
-    received: int = 0
-    written: int = 0
-    skipped_duplicates: int = 0
-    refused: int = 0  # by the contract, when received
-    unconvertible: int = 0  # by the stored form, when committed
-    commits: int = 0
-    retries: int = 0
-    held_back: int = 0  # messages past a gap in their partition, left for the broker to redeliver
-    redeliveries: int = 0  # redeliveries asked of the broker (a gap, or a quiet consumer)
-    freshness_ms: list[float] = field(default_factory=list)
-
-    @property
-    def invalid(self) -> int:
-        return self.refused + self.unconvertible
-
-
-# A row waiting for its commit: (validated data, publish ms, message id, payload, partition, position).
-# A plain tuple: the sink handles tens of thousands a second and a dataclass costs twice as much.
-_Row = tuple[dict[str, Any], int, Any, bytes, str, int]
-
-
-def committed_positions(table: DeltaTable, *, source_id: str, partitions: list[str]) -> dict[str, int]:
-    """Encoded committed position per partition topic, from the table's app transactions."""
-    out = {}
-    for partition in partitions:
-        version = table.transaction_version(sink_app_id(source_id, partition))
-        if version is not None:
-            out[partition] = version
-    return out
-
-
-# Commits lost to another sink's, retried at once before counting as a failure.
-_RACE_ATTEMPTS = 8
 # Redeliveries asked of the broker: at most this often; and after this long with nothing received
 # (a hole at a partition's tail shows no gap: nothing comes after it).
 _REDELIVERY_INTERVAL_S = 2.0
@@ -130,7 +66,7 @@ def _transient(exc: BaseException) -> bool:
     """Worth retrying: storage or broker unreachable, a commit that lost a race, a DLQ write."""
     if isinstance(exc, SchemaMismatchError | DeltaProtocolError):
         return False
-    return isinstance(exc, OSError | DeltaError | DeadLetterFailed | pulsar.PulsarException)
+    return isinstance(exc, OSError | DeltaError | CommitConflict | DeadLetterFailed | pulsar.PulsarException)
 
 
 def adopt_source(table: LakeTable, *, topic: str, source_id: str) -> bool:
@@ -173,233 +109,47 @@ def _receive(native: Any, *, most: int = 1000, wait_ms: int = 100) -> list[Any]:
     return out
 
 
-def _interruptible(stop: threading.Event) -> Callable[[float], None]:
-    """A sleep that stop() cuts short."""
+class _PulsarConsumer:
+    """The BatchingSink's consumer seam over the native consumer."""
 
-    def sleep(seconds: float) -> None:
-        stop.wait(seconds)
+    def __init__(self, native: Any, redeliver: Callable[[], None]) -> None:
+        self.acknowledge: Callable[[Any], None] = native.acknowledge  # bound: no wrapper per message
+        self.redeliver = redeliver
 
-    return sleep
 
+class _TopicFeed:
+    """One topic's messages into its table's BatchingSink: the contract's gate, each message's
+    position and the size of its entry. The per-message path of the sink: kept lean on purpose."""
 
-class _TableWriter:
-    """One Delta table fed by one topic: batching, the commit plan, the commit, then the acks."""
-
-    def __init__(
-        self, *, table: LakeTable, topic: str, source_id: str, model: type[BaseModel], policy: BatchPolicy,
-        dlq: DeadLetterQueue, stats: SinkStats, sink_name: str, redeliver: Callable[[], None],
-    ) -> None:  # fmt: skip
-        self.table = table
-        self.topic = topic
-        self.source_id = source_id
-        self.model = model
+    def __init__(self, *, model: type[BaseModel], sink: BatchingSink[Row, DeadLetter, Any]) -> None:
         self.validate: ContractValidator = contract_validator(model)
-        prepare(model)
-        self.policy = policy
-        self.batch: MicroBatch[_Row, DeadLetter] = MicroBatch(policy)
-        self.dlq = dlq
-        self.stats = stats
-        self.sink_name = sink_name
-        self.gaps = GapTracker()
-        self._redeliver = redeliver
-        self._delta: DeltaTable | None = None
+        self.sink = sink
+        self._entries: dict[str, tuple[int, int]] = {}  # partition -> (entry start, messages in it)
 
-    # -- the table ------------------------------------------------------------------------------
-    def _load(self) -> DeltaTable | None:
-        if self._delta is None:
-            try:
-                self._delta = DeltaTable(self.table.uri, storage_options=self.table.storage_options)
-            except TableNotFoundError:
-                return None
-        else:
-            self._delta.update_incremental()
-        return self._delta
-
-    def check_source(self) -> None:
-        """SourceTopicChanged if the table follows another incarnation of its topic."""
-        delta = self._load()
-        if delta is None:
-            return
-        recorded = delta.transaction_version(source_app_id(self.topic))
-        if recorded is not None and recorded != identity_fingerprint(self.source_id):
-            raise SourceTopicChanged(
-                f"{self.table.uri} follows another incarnation of {self.topic} (the topic was recreated or "
-                f"the broker's metadata was reset): its recorded positions would make new reports look "
-                f"stored. Nothing was consumed. If the new topic is the one to follow, run "
-                f"`peacewatch lake adopt-topic -t {self.table.tenant}` and start the sink again"
-            )
-
-    # -- receiving ------------------------------------------------------------------------------
     def offer(self, msg: Any, partition: str) -> None:
-        """One message of `partition`. The per-message path of the sink: kept lean on purpose."""
         mid = msg.message_id()
         position = message_position(mid)
+        start = entry_start(position)
+        known = self._entries.get(partition)
+        if known is None or known[0] != start:  # once per entry: the id's serialized form is parsed
+            known = self._entries[partition] = (start, entry_size(mid))
         payload = msg.data()
         try:
             data = self.validate(payload)
         except InvalidReport as exc:
             letter = DeadLetter(payload, exc.reason, partition, str(mid), position)
-            if self.batch.add_dead_letter(letter, partition=partition, position=position, message=msg):
-                self.stats.refused += 1
+            if self.sink.add_dead_letter(letter, partition=partition, position=position, entry_size=known[1],
+                                         message=msg):  # fmt: skip
+                self.sink.stats.refused += 1
             return
         row = (data, msg.publish_timestamp(), mid, payload, partition, position)
-        self.batch.add(row, partition=partition, position=position, size=len(payload), message=msg)
-
-    # -- committing -----------------------------------------------------------------------------
-    def seal(self) -> MicroBatch[_Row, DeadLetter]:
-        """The batch in hand, to commit; a new one takes its place."""
-        batch, self.batch = self.batch, MicroBatch(self.policy)
-        return batch
-
-    def commit(self, batch: MicroBatch[_Row, DeadLetter], consumer: Any, *, stop: threading.Event) -> None:
-        """Commit `batch` (retrying outages until it lands or stop() is called), then ack it."""
-        if batch.empty:
-            return
-
-        def before_sleep(state: RetryCallState) -> None:
-            self.stats.retries += 1
-            self._delta = None  # reload from scratch: the failure may have been mid-commit
-            wait = state.next_action.sleep if state.next_action else 0.0
-            error = state.outcome.exception() if state.outcome else None
-            log.warning("commit to %s failed (%s); retrying in %.1fs", self.table.uri, error, wait)
-
-        retrying = Retrying(
-            retry=retry_if_exception(_transient),
-            wait=wait_exponential(multiplier=0.5, max=30),
-            stop=stop_when_event_set(stop),
-            sleep=_interruptible(stop),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            plan = retrying(self._commit_through_races, batch)
-        except Exception as exc:
-            if stop.is_set() and _transient(exc):
-                raise SinkStopped(
-                    f"stopped while {self.table.uri} was unreachable: nothing acknowledged"
-                ) from exc
-            raise
-        finally:
-            self.dlq.close()  # release the producer names: the partition may move to another sink
-        acknowledged = batch.acknowledgeable(plan)
-        for message in acknowledged:
-            consumer.acknowledge(message)
-        self.stats.skipped_duplicates += batch.duplicates
-        self.gaps.seen(plan)
-        if plan.held:
-            self.stats.held_back += len(batch.received) - len(acknowledged)
-            for part, gap in plan.held.items():
-                log.warning(
-                    "%s: a gap after %s (next received: %s): not committed past it; asking the broker "
-                    "to redeliver",
-                    part,
-                    decode_position(gap.after),
-                    decode_position(gap.beyond),
-                )
-            self._redeliver()
-
-    def _commit_through_races(self, batch: MicroBatch[_Row, DeadLetter]) -> CommitPlan[_Row, DeadLetter]:
-        """_commit, again at once when another sink committed in between (a lost race is not an
-        outage: re-checking is cheap, and it must not wait for - or be cut short by - a stop)."""
-
-        def forget_snapshot(_: RetryCallState) -> None:
-            self._delta = None  # stale: plan again against the table as it is now
-
-        return Retrying(
-            retry=retry_if_exception_type(CommitFailedError),
-            stop=stop_after_attempt(_RACE_ATTEMPTS),
-            wait=wait_random(0, 0.2),  # apart, so that racing sinks do not collide again
-            before_sleep=forget_snapshot,
-            reraise=True,
-        )(self._commit, batch)
-
-    def _commit(self, batch: MicroBatch[_Row, DeadLetter]) -> CommitPlan[_Row, DeadLetter]:
-        delta = self._load()
-        partitions = batch.partitions
-        done = (
-            committed_positions(delta, source_id=self.source_id, partitions=partitions)
-            if delta is not None
-            else {}
-        )
-        trusted = self.gaps.trusted(partitions, done)
-        for part in trusted:
-            log.error(
-                "%s: the gap after %s outlasted every redelivery: its messages were acknowledged "
-                "without being stored here (skipped by an operator, or expired); committing past it",
-                part, decode_position(done[part]) if part in done else "the start",
-            )  # fmt: skip
-        plan = batch.plan(done, trusted=trusted)
-        if plan.empty:
-            self.stats.skipped_duplicates += plan.skipped  # all committed before (a redelivery)
-            return plan
-        # Dead letters are persisted before the commit that covers their positions.
-        for letter in plan.dead_letters:
-            self.dlq.send(letter)
-        self.dlq.flush()
-        data, unconvertible = self._rows(plan.rows)
-        for letter in unconvertible:
-            self.dlq.send(letter)
-        self.dlq.flush()
-        self._write(delta, data, plan)
-        self.stats.skipped_duplicates += plan.skipped
-        self.stats.unconvertible += len(unconvertible)
-        now = time.time() * 1000
-        self.stats.freshness_ms.extend(now - r[1] for r in plan.rows[:: max(1, len(plan.rows) // 200)])
-        self.stats.written += data.num_rows
-        self.stats.commits += 1
-        return plan
-
-    def _rows(self, rows: list[_Row]) -> tuple[pa.Table, list[DeadLetter]]:
-        """Arrow rows; a row that will not convert is found by bisection and dead-lettered alone."""
-        try:
-            return to_table(
-                self.model, [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows]
-            ), []
-        except _DATA_ERRORS as exc:
-            if len(rows) == 1:
-                row = rows[0]
-                reason = f"stored form refused: {type(exc).__name__}: {exc}"
-                return to_table(self.model, [], [], []), [
-                    DeadLetter(row[3], reason, row[4], str(row[2]), row[5])
-                ]
-            half = len(rows) // 2
-            left, bad_left = self._rows(rows[:half])
-            right, bad_right = self._rows(rows[half:])
-            return pa.concat_tables([left, right]), bad_left + bad_right
-
-    def _write(self, delta: DeltaTable | None, data: pa.Table, plan: CommitPlan[_Row, DeadLetter]) -> None:
-        txns = [
-            Transaction(app_id=sink_app_id(self.source_id, p), version=v) for p, v in plan.positions.items()
-        ]
-        marker = source_app_id(self.topic)
-        if delta is None or delta.transaction_version(marker) is None:
-            txns.append(Transaction(app_id=marker, version=identity_fingerprint(self.source_id)))
-        write_deltalake(
-            # The loaded table, not its URI: the commit is based on the snapshot the plan was made
-            # against, so another sink's commit for these partitions in between is a conflict.
-            delta if delta is not None else self.table.uri,
-            data,
-            mode="append",
-            partition_by=["date"],
-            schema_mode="merge",
-            storage_options=None if delta is not None else self.table.storage_options,
-            commit_properties=CommitProperties(
-                app_transactions=txns,
-                custom_metadata={
-                    "peacewatch.sink": self.sink_name,
-                    "peacewatch.source": self.source_id,
-                    "peacewatch.positions": json.dumps(plan.positions),
-                },
-            ),
-            # Sinks write and never delete: expired log files are the maintenance job's to clean.
-            post_commithook_properties=PostCommitHookProperties(
-                create_checkpoint=True, cleanup_expired_logs=False
-            ),
-        )
+        self.sink.add(row, partition=partition, position=position, size=len(payload), entry_size=known[1],
+                      message=msg)  # fmt: skip
 
 
 class DeltaSink:
-    """The sink of one tenant. Run several (same tenant) to share its partitions."""
+    """The sink of one tenant. Run several (same tenant) to share its partitions. Construct, then
+    start() (run() starts it if need be)."""
 
     def __init__(
         self,
@@ -419,41 +169,58 @@ class DeltaSink:
         contract model per table (a newer contract version: new optional fields become new columns);
         `credentials` replace the force's lake kit (the platform's own runs, benchmarks)."""
         self.tenant = tenant
+        self.name = name
         self.stats = SinkStats()
+        self._client = client
+        self._subscription = subscription
         self._stop = threading.Event()
         self._redelivery_lock = threading.Lock()
         self._last_redelivery = float("-inf")
+        self._consumer: pulsar.Consumer | None = None
+        self._native: Any = None
         topics = TenantTopics(tenant)
         policy = policy or BatchPolicy()
-        self._writers: dict[str, _TableWriter] = {}
-        self._by_partition: dict[str, _TableWriter] = {}
+        self._feeds: dict[str, _TopicFeed] = {}
+        self._by_partition: dict[str, _TopicFeed] = {}
         for table_name in tables:
             topic = topics.reports if table_name == "reports" else topics.alerts
-            self._writers[topic] = _TableWriter(
-                table=lake_table(
-                    settings, tenant=tenant, name=table_name, kit="lake", credentials=credentials
-                ),
-                topic=topic,
-                source_id=sources[table_name],
-                model=(models or {}).get(table_name, _MODELS[table_name]),
-                policy=policy,
-                dlq=DeadLetterQueue(client, topic=topics.dlq, stage=STAGE, source_id=sources[table_name]),
+            model = (models or {}).get(table_name, _MODELS[table_name])
+            table = lake_table(settings, tenant=tenant, name=table_name, kit="lake", credentials=credentials)
+            committer = DeltaCommitter(
+                table=table, topic=topic, source_id=sources[table_name], model=model, sink_name=name,
                 stats=self.stats,
-                sink_name=name,
-                redeliver=self.redeliver,
+            )  # fmt: skip
+            sink: BatchingSink[Row, DeadLetter, Any] = BatchingSink(
+                committer=committer,
+                consumer=_PulsarConsumer(_NotStarted(), self.redeliver),
+                dead_letters=DeadLetterQueue(
+                    client, topic=topics.dlq, stage=STAGE, source_id=sources[table_name]
+                ),
+                policy=policy,
+                stats=self.stats,
+                transient=_transient,
+                name=f"{name}: {table.uri}",
             )
-        for writer in self._writers.values():
-            writer.check_source()  # before consuming anything
-        self._consumer = client.subscribe(
-            list(self._writers),
-            subscription,
+            self._feeds[topic] = _TopicFeed(model=model, sink=sink)
+
+    def start(self) -> None:
+        """Check each table follows its topic (before consuming anything), then subscribe."""
+        if self._consumer is not None:
+            return
+        for feed in self._feeds.values():
+            feed.sink.start()
+        self._consumer = self._client.subscribe(
+            list(self._feeds),
+            self._subscription,
             consumer_type=pulsar.ConsumerType.Failover,
-            consumer_name=name,
+            consumer_name=self.name,
             initial_position=pulsar.InitialPosition.Earliest,
             receiver_queue_size=10_000,
         )
         # The native consumer: per message, the wrapper objects cost more than the work.
         self._native = self._consumer._consumer
+        for feed in self._feeds.values():
+            feed.sink.consumer = _PulsarConsumer(self._native, self.redeliver)
 
     def stop(self) -> None:
         self._stop.set()
@@ -474,29 +241,33 @@ class DeltaSink:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _writer_for(self, partition: str) -> _TableWriter:
-        writer = self._by_partition.get(partition)
-        if writer is None:
-            writer = self._by_partition[partition] = self._writers[partition.split("-partition-", 1)[0]]
-        return writer
+    def _feed_for(self, partition: str) -> _TopicFeed:
+        feed = self._by_partition.get(partition)
+        if feed is None:
+            feed = self._by_partition[partition] = self._feeds[partition.split("-partition-", 1)[0]]
+        return feed
 
     def run(self, *, until: Callable[[], bool] = lambda: False) -> SinkStats:
         """Consume and commit until stop() or `until()`; the batches in hand are committed on the way
-        out (unless their storage is unreachable: then they are left unacknowledged, SinkStopped).
-        A commit's failure stops the loop as soon as it is seen."""
-        writers = list(self._writers.values())
-        writer_for = self._writer_for
-        pools = {w: ThreadPoolExecutor(1, thread_name_prefix=f"commit-{w.table.name}") for w in writers}
-        in_flight: dict[_TableWriter, Future[None]] = {}
+        out (unless their storage is unreachable: then they are left unacknowledged, SinkStopped;
+        an entry not wholly received stays unacknowledged too). A commit's failure stops the loop as
+        soon as it is seen."""
+        self.start()
+        sinks = [feed.sink for feed in self._feeds.values()]
+        feed_for = self._feed_for
+        pools = {s: ThreadPoolExecutor(1, thread_name_prefix="commit") for s in sinks}
+        in_flight: dict[BatchingSink[Row, DeadLetter, Any], Future[Any]] = {}
 
-        def commit(writer: _TableWriter) -> None:
-            previous = in_flight.pop(writer, None)
+        def wait(sink: BatchingSink[Row, DeadLetter, Any]) -> None:
+            previous = in_flight.pop(sink, None)
             if previous is not None:
                 previous.result()  # one commit per table at a time, in order; its failure stops us
-            batch = writer.seal()
+
+        def commit(sink: BatchingSink[Row, DeadLetter, Any]) -> None:
+            wait(sink)
+            batch = sink.seal()
             if not batch.empty:
-                pool = pools[writer]
-                in_flight[writer] = pool.submit(writer.commit, batch, self._native, stop=self._stop)
+                in_flight[sink] = pools[sink].submit(sink.commit, batch, stop=self._stop)
 
         heard = time.monotonic()
         try:
@@ -509,23 +280,31 @@ class DeltaSink:
                     self.redeliver(every_s=_QUIET_REDELIVERY_S)
                 for msg in messages:
                     partition = msg.topic_name()
-                    writer_for(partition).offer(msg, partition)
-                for writer in writers:
-                    if writer.batch.due():
-                        commit(writer)
+                    feed_for(partition).offer(msg, partition)
+                for sink in sinks:
+                    if sink.due():
+                        commit(sink)
                 for done in [f for f in in_flight.values() if f.done()]:
                     done.result()  # a commit that failed stops the sink now, not at the table's next one
-            for writer in writers:
-                commit(writer)
-            for writer in writers:
-                commit(writer)  # waits for the last one: an empty batch starts nothing
+            for sink in sinks:
+                commit(sink)
+            for sink in sinks:
+                wait(sink)
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True)  # a commit under way finishes (or stops) before we return
         return self.stats
 
     def close(self) -> None:
-        with contextlib.suppress(pulsar.PulsarException):  # the broker is away: nothing is lost
-            self._consumer.close()
-        for writer in self._writers.values():
-            writer.dlq.close()
+        if self._consumer is not None:
+            with contextlib.suppress(pulsar.PulsarException):  # the broker is away: nothing is lost
+                self._consumer.close()
+        for feed in self._feeds.values():
+            feed.sink.dead_letters.close()
+
+
+class _NotStarted:
+    """The consumer before start(): acknowledging then is a bug."""
+
+    def acknowledge(self, message: Any) -> None:
+        raise RuntimeError("DeltaSink.start() was not called")

@@ -285,19 +285,13 @@ def test_crash_between_commit_and_ack_writes_nothing_twice(
         sources=sources(settings, tenant),
     )  # fmt: skip
 
-    class _DiesOnAck:
-        """The native consumer, except that the first acknowledgement kills the process."""
+    def dies(_msg: object) -> None:
+        """The first acknowledgement kills the process."""
+        raise _CrashAfterCommit
 
-        def __init__(self, native: object) -> None:
-            self._native = native
-
-        def receive(self, timeout_ms: int) -> object:
-            return self._native.receive(timeout_ms)  # type: ignore[attr-defined]
-
-        def acknowledge(self, _msg: object) -> None:
-            raise _CrashAfterCommit
-
-    sink._native = _DiesOnAck(sink._native)
+    sink.start()
+    for feed in sink._feeds.values():
+        feed.sink.consumer.acknowledge = dies  # type: ignore[method-assign]
     with pytest.raises(_CrashAfterCommit):
         sink.run()
     doomed.close()  # nothing was acknowledged: the broker redelivers everything
@@ -445,12 +439,15 @@ def test_a_commit_lost_to_another_sink_is_retried_even_while_stopping(
     sink = DeltaSink(settings, client, tenant=tenant, tables=("reports",), sources=sources(settings, tenant))
     try:
         sent = _publish(client, tenant, minutes=1, drones=20).report_ids[tenant]
-        writer = sink._writers[TenantTopics(tenant).reports]
+        sink.start()
+        feed = sink._feeds[TenantTopics(tenant).reports]
+        writer = feed.sink
         deadline = time.monotonic() + 30
         while len(writer.batch) < len(sent) and time.monotonic() < deadline:
             for msg in _receive(sink._native):
-                writer.offer(msg, msg.topic_name())
-        assert writer._load() is not None  # the snapshot this batch will be planned against
+                feed.offer(msg, msg.topic_name())
+        committer = writer.committer
+        assert committer.snapshot() is not None  # the snapshot this batch will be planned against
         # The partition's previous owner commits its last batch in between (a partition moved):
         # its app transaction for that partition races ours.
         from deltalake import CommitProperties, Transaction, write_deltalake
@@ -460,13 +457,45 @@ def test_a_commit_lost_to_another_sink_is_retried_even_while_stopping(
         where = lake_table(settings, tenant=tenant, name="reports", kit="lake")
         other = DeltaTable(where.uri, storage_options=where.storage_options)
         partition = writer.batch.partitions[0]
-        earlier = Transaction(app_id=sink_app_id(writer.source_id, partition), version=1)
+        earlier = Transaction(app_id=sink_app_id(committer.source_id, partition), version=1)
         write_deltalake(other, other.schema().to_arrow().empty_table(), mode="append",
                         commit_properties=CommitProperties(app_transactions=[earlier]))  # fmt: skip
         stop = threading.Event()
         stop.set()  # SIGTERM arrived: the final flush gets one outer attempt
-        writer.commit(writer.seal(), sink._native, stop=stop)
+        writer.commit(writer.seal(), stop=stop)
     finally:
         sink.close()
         client.close()
     assert sorted(_table_ids(settings, tenant)) == sorted(sent)
+
+
+def test_a_delivered_message_knows_the_size_of_its_entry(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    """The sink's commit rule rests on reading each entry's message count from the message id
+    (platform.positions.entry_size): checked on entries the real client batched and the real
+    broker delivered, and on a message sent unbatched."""
+    from peacewatch.platform.clients import pulsar_client
+    from peacewatch.platform.positions import closes_entry, entry_size, message_position
+
+    tenant = tenant_names[0]
+    onboard(settings, admin, tenant, partitions=1)
+    topic = f"persistent://{tenant}/drones/entry-size-check"  # no schema: plain bytes
+    client = pulsar_client(settings)
+    try:
+        consumer = client.subscribe(
+            topic, "entry-size-check", initial_position=pulsar.InitialPosition.Earliest
+        )
+        batched = client.create_producer(topic, batching_enabled=True, batching_max_messages=5,
+                                         batching_max_publish_delay_ms=1000)  # fmt: skip
+        for i in range(5):
+            batched.send_async(b'{"n": %d}' % i, None)
+        batched.flush()
+        single = client.create_producer(topic, batching_enabled=False)
+        single.send(b'{"n": 5}')
+        ids = [consumer.receive(10_000).message_id() for _ in range(6)]
+        consumer.close()
+    finally:
+        client.close()
+    assert [entry_size(m) for m in ids] == [5, 5, 5, 5, 5, 0]
+    assert [closes_entry(message_position(m), entry_size(m)) for m in ids] == [False] * 4 + [True, True]

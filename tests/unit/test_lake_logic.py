@@ -19,6 +19,7 @@ from peacewatch.lakehouse.positions import (
 from peacewatch.lakehouse.rows import to_table
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.contract_data import parse_report_data
+from peacewatch.platform.positions import closes_entry, entry_size, entry_start, follows
 
 
 class FakeClock:
@@ -30,9 +31,11 @@ class FakeClock:
 
 
 def _add(
-    batch: MicroBatch[int, str], row: int, *, partition: str = "p0", position: int, size: int = 1
-) -> bool:
-    return batch.add(row, partition=partition, position=position, size=size, message=(partition, position))
+    batch: MicroBatch[int, str], row: int, *, partition: str = "p0", position: int, size: int = 1,
+    entry_size: int = 0,
+) -> bool:  # fmt: skip
+    return batch.add(row, partition=partition, position=position, size=size, entry_size=entry_size,
+                     message=(partition, position))  # fmt: skip
 
 
 def test_batch_flushes_on_rows_bytes_or_age() -> None:
@@ -65,8 +68,8 @@ def test_a_position_is_kept_once_and_every_copy_is_acknowledged() -> None:
     batch = MicroBatch[int, str](BatchPolicy())
     assert _add(batch, 10, position=7)
     assert not _add(batch, 11, position=7)  # the partition came back: a second copy
-    assert batch.add_dead_letter("bad", partition="p0", position=9, message=("p0", 9))
-    assert not batch.add_dead_letter("bad", partition="p0", position=9, message=("p0", 9))
+    assert batch.add_dead_letter("bad", partition="p0", position=9, entry_size=0, message=("p0", 9))
+    assert not batch.add_dead_letter("bad", partition="p0", position=9, entry_size=0, message=("p0", 9))
     assert len(batch) == 1
     assert batch.duplicates == 2
     assert [m for _, _, m in batch.received] == [("p0", 7), ("p0", 7), ("p0", 9), ("p0", 9)]
@@ -81,8 +84,8 @@ def test_plan_writes_only_above_the_committed_positions_and_records_the_highest(
     for entry in (5, 3, 6, 4):
         _add(batch, entry * 10, position=_at(1, entry))
     _add(batch, 70, partition="p1", position=_at(2, 7))
-    batch.add_dead_letter("bad p0 7", partition="p0", position=_at(1, 7), message=None)
-    batch.add_dead_letter("bad p0 2", partition="p0", position=_at(1, 2), message=None)
+    batch.add_dead_letter("bad p0 7", partition="p0", position=_at(1, 7), entry_size=0, message=None)
+    batch.add_dead_letter("bad p0 2", partition="p0", position=_at(1, 2), entry_size=0, message=None)
     plan = batch.plan({"p0": _at(1, 3), "p1": _at(2, 8)})
     assert plan.rows == [40, 50, 60]  # in position order, above what is committed
     assert plan.dead_letters == ["bad p0 7"]  # the one at 2 was dead-lettered before
@@ -95,8 +98,8 @@ def test_plan_writes_only_above_the_committed_positions_and_records_the_highest(
 
 def test_plan_stops_a_partition_at_its_first_gap_and_holds_the_rest_unacknowledged() -> None:
     batch = MicroBatch[int, str](BatchPolicy())
-    for entry, index in ((4, 0), (4, 1), (5, 0), (8, 0), (9, 0)):  # entries 6 and 7 never came
-        _add(batch, entry * 10 + index, position=_at(1, entry, index))
+    for entry, index, size in ((4, 0, 2), (4, 1, 2), (5, 0, 1), (8, 0, 1), (9, 0, 1)):  # 6, 7 never came
+        _add(batch, entry * 10 + index, position=_at(1, entry, index), entry_size=size)
     _add(batch, 99, partition="p1", position=_at(3, 0))  # a new ledger: follows anything older
     plan = batch.plan({"p0": _at(1, 3, 2), "p1": _at(2, 40, 5)})
     assert plan.rows == [40, 41, 50, 99]
@@ -145,17 +148,22 @@ def test_a_plan_covers_a_gap_free_run_and_leaves_the_rest_unacknowledged(
 ) -> None:
     """Whatever is missing from a partition's delivery, a commit covers only a run from the
     committed position that skips nothing a client can see (its one blind spot: the tail of a
-    ledger, since a client cannot see where a ledger ended), and everything not covered stays
-    unacknowledged."""
+    ledger, since a client cannot see where a ledger ended), ends on the last message of an
+    entry, and everything not covered stays unacknowledged."""
     full = sorted(encode_position(p) for p in stream)
     full = [p for p in full if _well_formed(p, set(full))]  # entries 0..n, batch indexes 0..m
-    if not full:
+    sizes = {entry_start(p): 0 for p in full}
+    for p in full:
+        sizes[entry_start(p)] += 1
+    whole = [p for p in full if closes_entry(p, sizes[entry_start(p)])]
+    if not whole:
         return
-    committed, rest = full[0], full[1:]
+    committed = whole[0]  # a recorded position always closed its entry
+    rest = [p for p in full if p > committed]
     delivered = [p for i, p in enumerate(rest) if i not in dropped]
     batch = MicroBatch[int, str](BatchPolicy())
     for pos in delivered:
-        _add(batch, pos, position=pos)
+        _add(batch, pos, position=pos, entry_size=sizes[entry_start(pos)])
     plan = batch.plan({"p0": committed})
     covered = plan.rows
     assert covered == delivered[: len(covered)]  # a prefix of what came, in order
@@ -163,6 +171,9 @@ def test_a_plan_covers_a_gap_free_run_and_leaves_the_rest_unacknowledged(
     for pos in missed:  # skipped over only where a ledger's tail went missing
         ledger = decode_position(pos)[0]
         assert not [p for p in delivered if p > pos and decode_position(p)[0] == ledger]
+    if covered:
+        assert closes_entry(covered[-1], sizes[entry_start(covered[-1])])
+        assert plan.positions == {"p0": covered[-1]}
     if covered != delivered:
         assert "p0" in plan.held
     acked = {message[1] for message in batch.acknowledgeable(plan)}  # type: ignore[index]
@@ -235,3 +246,94 @@ def test_rows_carry_contract_fields_and_bookkeeping() -> None:
     assert rows[1]["message_id"] == "(1,3,-1)"
     assert rows[0]["publish_time"] == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
     assert {r["ingest_time"] for r in rows} == {ingest}
+
+
+def test_a_commit_never_ends_inside_an_entry() -> None:
+    """Issue 21: with only the first of a two-message entry in hand, nothing is recorded (the next
+    entry must not look like its successor); the whole entry, then the next, are."""
+    batch = MicroBatch[int, str](BatchPolicy())
+    _add(batch, 0, position=_at(1, 0, 0), entry_size=2)
+    plan = batch.plan({})
+    assert plan.empty
+    assert plan.held == {"p0": Gap(after=-1, beyond=_at(1, 0, 0))}
+    assert batch.acknowledgeable(plan) == []
+    _add(batch, 1, position=_at(1, 1, 0), entry_size=1)  # the next entry, its predecessor unfinished
+    assert batch.plan({}).held["p0"] == Gap(after=-1, beyond=_at(1, 0, 0))
+    _add(batch, 2, position=_at(1, 0, 1), entry_size=2)
+    whole = batch.plan({})
+    assert whole.rows == [0, 2, 1]
+    assert whole.positions == {"p0": _at(1, 1, 0)}
+
+
+def test_seal_carries_an_unfinished_last_entry_over_to_the_next_batch() -> None:
+    batch = MicroBatch[int, str](BatchPolicy())
+    _add(batch, 0, position=_at(1, 0, 0), entry_size=1)
+    _add(batch, 10, position=_at(1, 1, 0), entry_size=3)
+    _add(batch, 11, position=_at(1, 1, 1), entry_size=3)
+    _add(batch, 11, position=_at(1, 1, 1), entry_size=3)  # a copy: carried with its original
+    _add(batch, 50, partition="p1", position=_at(2, 5, 1), entry_size=2)  # p1's last entry is whole
+    _add(batch, 51, partition="p1", position=_at(2, 5, 0), entry_size=2)
+    rest = batch.carry_open_entries()
+    assert batch.plan({}).rows == [0]
+    assert batch.plan({}).positions == {"p0": _at(1, 0, 0)}
+    assert sorted(batch.rows["p1"]) == [_at(2, 5, 0), _at(2, 5, 1)]
+    assert len(batch) == 3
+    assert sorted(rest.rows["p0"]) == [_at(1, 1, 0), _at(1, 1, 1)]
+    assert [pos for _, pos, _ in rest.received] == [_at(1, 1, 0), _at(1, 1, 1), _at(1, 1, 1)]
+    _add(rest, 12, position=_at(1, 1, 2), entry_size=3)
+    assert rest.carry_open_entries().empty
+    assert rest.plan({"p0": _at(1, 0, 0)}).positions == {"p0": _at(1, 1, 2)}
+
+
+@pytest.mark.parametrize(
+    ("previous", "position", "closed", "expected"),
+    [
+        ((1, 0, 0), (1, 0, 1), False, True),  # same entry, next message
+        ((1, 0, 0), (1, 1, 0), True, True),  # next entry after the last of this one
+        ((1, 0, 0), (1, 1, 0), False, False),  # next entry while this one is unfinished
+        ((1, 0, 4095), (1, 1, 0), False, False),  # the highest batch index + 1 is the next entry
+        ((1, 7, 2), (2, 0, 0), True, True),  # a later ledger's start
+        ((1, 7, 2), (2, 0, 0), False, False),
+        ((1, 7, 2), (2, 1, 0), True, False),  # a ledger entered past its start
+        ((1, 0, 0), (1, 2, 0), True, False),  # an entry skipped
+    ],
+)
+def test_follows(
+    previous: tuple[int, int, int], position: tuple[int, int, int], closed: bool, expected: bool
+) -> None:
+    assert follows(encode_position(previous), encode_position(position), closed=closed) is expected
+
+
+class _SerializedId:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def serialize(self) -> bytes:
+        return self.data
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@given(
+    ledger=st.integers(0, 2**40), entry=st.integers(0, 2**30), partition=st.integers(-1, 1000),
+    index=st.integers(-1, 4095), ack_set=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3),
+    size=st.one_of(st.none(), st.integers(0, 4096)),
+)  # fmt: skip
+def test_entry_size_reads_the_batch_size_of_a_serialized_message_id(
+    ledger: int, entry: int, partition: int, index: int, ack_set: list[int], size: int | None
+) -> None:
+    """MessageIdData as protobuf writes it: varints (negative int32/int64 as 10 bytes), the
+    repeated ack set unpacked, batch size last and optional."""
+    data = b"\x08" + _varint(ledger) + b"\x10" + _varint(entry)
+    data += b"\x18" + _varint(partition % 2**64) + b"\x20" + _varint(index % 2**64)
+    data += b"".join(b"\x28" + _varint(a % 2**64) for a in ack_set)
+    if size is not None:
+        data += b"\x30" + _varint(size)
+    assert entry_size(_SerializedId(data)) == (size or 0)
