@@ -12,6 +12,7 @@ from typing import Any
 import pulsar
 
 from peacewatch.functions.alert_log import parse_alert_line
+from peacewatch.platform.errors import InvalidArgument
 from peacewatch.platform.topics import TenantTopics
 
 __all__ = ["RecentIds", "follow_alerts", "parse_since"]
@@ -46,7 +47,7 @@ def parse_since(text: str) -> timedelta:
     """'10m' -> 10 minutes (s, m, h, d)."""
     match = _SINCE.match(text.strip())
     if not match:
-        raise ValueError(f"invalid --since {text!r}: use a number and a unit, e.g. 30s, 10m, 2h, 1d")
+        raise InvalidArgument(f"invalid --since {text!r}: use a number and a unit, e.g. 30s, 10m, 2h, 1d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 

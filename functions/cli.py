@@ -15,6 +15,7 @@ from peacewatch.functions.alert_tail import follow_alerts, parse_since
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.functions.desk import DeskServer
 from peacewatch.functions.smoke_check import run_smoke
+from peacewatch.platform.alert_settings import COOLDOWN_MAX_S, PARALLELISM_MAX, THRESHOLD_MAX
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.errors import DeskUnavailable, PeacewatchError
 from peacewatch.platform.reachability import require, require_unless_help
@@ -42,11 +43,13 @@ def _needs_alerts(ctx: typer.Context) -> None:
 def deploy(
     ctx: typer.Context,
     tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant whose alert function to deploy"),
-    threshold: int = typer.Option(20, min=0, max=101, help="A peacescore below this raises an alert"),
-    cooldown: float = typer.Option(
-        0.0, "--cooldown", min=0, help="Seconds between alerts per citizen (0 = off)"
+    threshold: int = typer.Option(
+        20, min=0, max=THRESHOLD_MAX, help="A peacescore below this raises an alert"
     ),
-    parallelism: int = typer.Option(1, min=1, max=16, help="Function instances"),
+    cooldown: float = typer.Option(
+        0.0, "--cooldown", min=0, max=COOLDOWN_MAX_S, help="Seconds between alerts per citizen (0 = off)"
+    ),
+    parallelism: int = typer.Option(1, min=1, max=PARALLELISM_MAX, help="Function instances"),
 ) -> None:
     """Package and create (or update) the tenant's alert function on the functions worker."""
     settings: Settings = ctx.obj

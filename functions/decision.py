@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from peacewatch.platform.alert_settings import CooldownSeconds, Threshold
 from peacewatch.platform.contract import Alert, alert_id_for
 from peacewatch.platform.contract_data import CitizenData, ReportData
 from peacewatch.platform.errors import InvalidConfig
@@ -24,13 +25,8 @@ class AlertConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    threshold: int = Field(default=20, ge=0, le=101, description="A peacescore below this raises an alert.")
-    cooldown_s: float = Field(
-        default=0.0,
-        ge=0,
-        le=7 * 24 * 3600,
-        description="One alert per citizen within this many seconds of event time; 0 = off.",
-    )
+    threshold: Threshold = 20
+    cooldown_s: CooldownSeconds = 0.0
     source_id: str | None = Field(
         default=None, description="Identity of the reports topic: keys the dead-letter queue's deduplication."
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import pulsar
 import typer
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -15,7 +16,7 @@ from peacewatch.functions.cli import alerts_app, desk
 from peacewatch.functions.cli import app as functions_app
 from peacewatch.lakehouse.analysis_cli import analyze, sql
 from peacewatch.lakehouse.cli import app as lake_app
-from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.errors import InvalidConfig, PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.cli import app as stack_app
 from peacewatch.platform.stack.manager import Stack
@@ -72,41 +73,69 @@ def _root(
         None, envvar="PEACEWATCH_STATE_DIR", help="Runtime state directory"
     ),
 ) -> None:
-    ctx.obj = Settings(state_dir=state_dir) if state_dir else Settings()
+    try:
+        ctx.obj = Settings(state_dir=state_dir) if state_dir else Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidConfig(f"invalid setting {loc}: {first['msg']} (check PEACEWATCH_* variables)") from None
+
+
+# The broker away or refusing, in the middle of a command (before it, `require` says so).
+_BROKER_AWAY = (
+    pulsar.ConnectError,
+    pulsar.Timeout,
+    pulsar.AuthenticationError,
+    pulsar.AuthorizationError,
+    pulsar.NotConnected,
+    pulsar.AlreadyClosed,
+    pulsar.ServiceUnitNotReady,
+    pulsar.LookupError,
+)
+
+
+def _one_line(err: Console, text: str) -> None:
+    err.print(f"[red]error:[/] {text}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
+    """The project's typed errors, and the broker or the lake going away mid-command, are one line;
+    anything else is a bug: its traceback is printed, and said to be one."""
     err = Console(stderr=True)
     try:
         app()
     except PeacewatchError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _one_line(err, str(exc))
         sys.exit(1)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        err.print(f"[red]error:[/] invalid setting {loc}: {first['msg']}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except pulsar.PulsarException as exc:
-        # The broker went away (or refused) in the middle of a command: one line, not a trace.
-        err.print(
-            f"[red]error:[/] Pulsar: {type(exc).__name__}: {str(exc) or 'no answer'} "
-            "(is it running? `peacewatch stack status`)",
-            highlight=False, soft_wrap=True,
-        )  # fmt: skip
+    except _BROKER_AWAY as exc:
+        what = f"{type(exc).__name__}: {str(exc) or 'no answer'}"
+        _one_line(err, f"Pulsar: {what} (is it running? `peacewatch stack status`)")
         sys.exit(1)
-    except (DeltaError, OSError) as exc:
+    except TableNotFoundError as exc:
+        _one_line(err, f"no such Delta table ({exc}): is the force onboarded? `peacewatch tenants list`")
+        sys.exit(1)
+    except OSError as exc:
+        if exc.errno is not None or exc.filename is not None:
+            raise  # a local file or socket: not the lake's doing (a bug, or a message we owe)
+        # delta-rs reports object-store failures as a bare OSError
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        err.print(
-            f"[red]error:[/] the lake (MinIO / Delta): {detail} "
-            "(is MinIO running? `peacewatch stack status`)",
-            highlight=False, soft_wrap=True,
-        )  # fmt: skip
+        _one_line(err, f"the lake (MinIO / Delta): {detail} (is MinIO running? `peacewatch stack status`)")
         sys.exit(1)
+
+
+def run() -> None:
+    """The console script: main(), and a traceback said to be a bug."""
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        Console(stderr=True).print(
+            "[red]error:[/] this is a bug in peacewatch, not something you did: please report it with "
+            "the trace above",
+            highlight=False,
+        )
+        sys.exit(70)  # EX_SOFTWARE
 
 
 if __name__ == "__main__":
-    main()
+    run()

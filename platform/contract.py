@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
 )
 
+from peacewatch.platform.alert_settings import THRESHOLD_MAX
 from peacewatch.platform.errors import InvalidReport
 
 __all__ = [
@@ -97,7 +98,7 @@ class Alert(_Contract):
     citizen_id: Identifier
     name: str
     peacescore: Annotated[StrictInt, Field(ge=0, le=100)]
-    threshold: Annotated[StrictInt, Field(ge=0, le=101)]
+    threshold: Annotated[StrictInt, Field(ge=0, le=THRESHOLD_MAX)]
     raised_at: UtcDatetime
 
     def to_json(self) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "DeskUnavailable",
     "InstallError",
+    "InvalidArgument",
     "InvalidConfig",
     "InvalidReport",
     "KubernetesUnavailable",
@@ -32,6 +33,11 @@ class InvalidReport(PeacewatchError):
         super().__init__(reason)
         self.reason = reason
         self.field = field
+
+
+class InvalidArgument(PeacewatchError, ValueError):
+    """A value given on the command line or in a file that cannot be used (also a ValueError, so
+    pydantic validators and typer callbacks may raise it)."""
 
 
 class InvalidConfig(PeacewatchError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from peacewatch.platform.errors import InvalidArgument
+
 __all__ = ["LAKE_SUBSCRIPTION", "NAMESPACE", "TenantTopics", "validate_tenant_name"]
 
 NAMESPACE = "drones"
@@ -17,7 +19,7 @@ _TENANT_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")
 
 def validate_tenant_name(name: str) -> str:
     if not _TENANT_RE.match(name):
-        raise ValueError(
+        raise InvalidArgument(
             f"invalid tenant name {name!r}: use 3-42 lowercase letters, digits and '-', "
             "starting with a letter (e.g. north-precinct)"
         )

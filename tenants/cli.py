@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
+from peacewatch.platform.alert_settings import COOLDOWN_MAX_S, THRESHOLD_MAX
 from peacewatch.platform.auth import PERSON_LIFETIMES, mint_token, role_name, secret_key, token_expiry
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import read_kit_credentials
@@ -118,8 +119,12 @@ def add(
     name: str = typer.Argument(..., help="Tenant name, e.g. north-precinct"),
     display_name: str | None = typer.Option(None, help="Human name of the force"),
     partitions: int = typer.Option(4, min=1, max=256, help="Partitions of the reports topic"),
-    threshold: int = typer.Option(20, min=0, max=101, help="A peacescore below this raises an alert"),
-    cooldown: float = typer.Option(0.0, min=0, help="Seconds between alerts per citizen (0 = off)"),
+    threshold: int = typer.Option(
+        20, min=0, max=THRESHOLD_MAX, help="A peacescore below this raises an alert"
+    ),
+    cooldown: float = typer.Option(
+        0.0, min=0, max=COOLDOWN_MAX_S, help="Seconds between alerts per citizen (0 = off)"
+    ),
     alert_runtime: str = typer.Option(
         "python", help="The alert function's implementation: python or java (Pulsar's Java runtime)"
     ),

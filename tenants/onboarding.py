@@ -425,9 +425,7 @@ def _function_step(
         else None
     )
     wanted_fn = {
-        "userConfig": AlertConfig(
-            threshold=a.threshold, cooldown_s=a.cooldown_s, source_id=identity
-        ).user_config(),
+        "userConfig": a.function_config(source_id=identity).user_config(),
         "parallelism": a.parallelism,
         "retainOrdering": True,
         "logTopic": None,
@@ -442,7 +440,7 @@ def _function_step(
         f"parallelism {a.parallelism})",
         current_fn, wanted_fn,
         partial(_deploy_as_alerting, settings, tenant, a.parallelism, console,
-                AlertConfig(threshold=a.threshold, cooldown_s=a.cooldown_s),
+                a.function_config(),
                 reregister=current_fn is not None and (not token_current or switched), runtime=a.runtime),
     )  # fmt: skip
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from peacewatch.functions.decision import AlertConfig
+from peacewatch.platform.alert_settings import CooldownSeconds, Parallelism, Threshold
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.topics import validate_tenant_name
 
@@ -37,13 +39,17 @@ class OffloadSpec(_Spec):
 
 
 class AlertingSpec(_Spec):
-    threshold: int = Field(default=20, ge=0, le=101, description="A peacescore below this raises an alert")
-    cooldown_s: float = Field(default=0.0, ge=0, description="One alert per citizen per window (0: off)")
-    parallelism: int = Field(default=1, ge=1, le=16)
+    threshold: Threshold = 20
+    cooldown_s: CooldownSeconds = 0.0
+    parallelism: Parallelism = 1
     runtime: Literal["python", "java"] = Field(
         default="python",
         description="Which implementation of the alert function runs (same contract and topics)",
     )
+
+    def function_config(self, *, source_id: str | None = None) -> AlertConfig:
+        """The alert function's config, derived from this spec (same types, same bounds)."""
+        return AlertConfig(threshold=self.threshold, cooldown_s=self.cooldown_s, source_id=source_id)
 
 
 class RolesSpec(_Spec):

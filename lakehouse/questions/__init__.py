@@ -8,6 +8,7 @@ from pyspark.sql import SparkSession
 
 from peacewatch.lakehouse.questions import hotspots, hours, maintenance, weekend, words
 from peacewatch.lakehouse.questions.answer import AnalysisParams, Answer
+from peacewatch.platform.errors import InvalidArgument
 
 __all__ = ["QUESTIONS", "AnalysisParams", "Answer", "answer_questions"]
 
@@ -27,6 +28,6 @@ def answer_questions(
 ) -> list[Answer]:
     unknown = sorted(set(keys) - set(QUESTIONS))
     if unknown:
-        raise ValueError(f"unknown question {', '.join(unknown)}: choose from {', '.join(QUESTIONS)}")
+        raise InvalidArgument(f"unknown question {', '.join(unknown)}: choose from {', '.join(QUESTIONS)}")
     params = params or AnalysisParams()
     return [QUESTIONS[k][1](spark, database=database, params=params) for k in sorted(set(keys))]

@@ -16,6 +16,7 @@ from typing import Any
 import pulsar
 import pytest
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 from rich.console import Console
 
 from peacewatch.lakehouse.lake import lake_table
@@ -123,24 +124,39 @@ def sink_process(
 
 
 def lake_rows(settings: Settings, tenant: str) -> int:
-    """Rows in the tenant's reports table (0 before it exists or while MinIO is away)."""
+    """Rows in the tenant's reports table (0 before it exists). Any other failure - MinIO away,
+    credentials refused - is raised, never read as an empty table."""
     table = lake_table(settings, tenant=tenant, name="reports")
     try:
         return DeltaTable(table.uri, storage_options=table.storage_options).count()
-    except Exception:
+    except TableNotFoundError:
         return 0
 
 
-def wait_for_rows(settings: Settings, tenant: str, expected: int, timeout_s: float) -> int:
-    """Until the reports table holds `expected` rows (or the time is up); the rows it holds."""
+def wait_for_rows(
+    settings: Settings, tenant: str, expected: int, timeout_s: float, *, allow_fewer: bool = False
+) -> int:
+    """Until the reports table holds `expected` rows; the rows it holds. Past `timeout_s` it fails
+    the test, saying how many came (and the last error reading the table), unless `allow_fewer`
+    (the caller explains a shortfall itself). MinIO being away meanwhile is waited out."""
     deadline = time.monotonic() + timeout_s
-    n = 0
-    while time.monotonic() < deadline:
-        n = lake_rows(settings, tenant)
+    n, error = 0, None
+    while True:
+        try:
+            n, error = lake_rows(settings, tenant), None
+        except OSError as exc:  # MinIO restarting: asked again
+            error = exc
         if n >= expected:
             return n
+        if time.monotonic() >= deadline:
+            break
         time.sleep(1)
-    return n
+    if allow_fewer:
+        return n
+    raise AssertionError(
+        f"{tenant}: {n} of {expected} rows after {timeout_s:.0f} s"
+        + (f" (last error: {error})" if error else "")
+    )
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

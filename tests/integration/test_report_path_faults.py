@@ -192,7 +192,7 @@ def test_sinks_joining_and_leaving_store_every_report_once(
                 assert sinks[name].wait(timeout=60) == 0, _logs(settings, tenant)
         stats = drones.join()
         acked = stats.report_ids[tenant]
-        stored = wait_for_rows(settings, tenant, len(acked), timeout_s=180)
+        stored = wait_for_rows(settings, tenant, len(acked), timeout_s=180, allow_fewer=True)
         picture = "" if stored >= len(acked) else _subscription_picture(admin, tenant)
         if picture:  # keep the stall's picture where it can be read after the run
             ARTEFACTS.mkdir(parents=True, exist_ok=True)

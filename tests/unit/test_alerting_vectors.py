@@ -31,7 +31,7 @@ VECTORS = load_vectors()
 def jar() -> Path:
     settings = Settings()
     if shutil.which("javac") is None or not (pulsar_home(settings) / "lib").is_dir():
-        pytest.skip("needs javac and the Pulsar distribution (./run test installs both)")
+        pytest.fail("needs javac and the Pulsar distribution: ./run test installs both (a JDK is required)")
     return build_function_jar(settings)
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
+from peacewatch.functions.decision import AlertConfig
 from peacewatch.platform.auth import (
     SUPERUSER_ROLE,
     ensure_secret_key,
@@ -155,3 +162,71 @@ def test_a_lost_key_beside_a_token_in_use_is_a_clear_error(tmp_path: Path) -> No
     (tmp_path / "secrets" / "pulsar-token-secret.key").unlink()
     with pytest.raises(TokenError, match="rotate-key"):
         ensure_secret_key(settings)  # not a new key that makes every token in use worthless
+
+
+# -- every bound of a spec, declared once -------------------------------------------------------
+Bound = tuple[tuple[str, ...], str, float]
+
+
+def _numeric_bounds(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[Bound]:
+    """(field path, 'ge' | 'le', bound) for every numeric field of the spec, nested specs included."""
+    out: list[Bound] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out += _numeric_bounds(annotation, (*prefix, name))
+            continue
+        for meta in info.metadata:
+            for kind in ("ge", "le"):
+                if getattr(meta, kind, None) is not None:
+                    out.append(((*prefix, name), kind, getattr(meta, kind)))
+    return out
+
+
+BOUNDS = _numeric_bounds(TenantSpec)
+
+
+def _spec_with(path: tuple[str, ...], value: float) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": "bound-check", "display_name": "Bound check"}
+    node = spec
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    return spec
+
+
+def test_the_bounds_cover_the_alert_settings() -> None:
+    paths = {".".join(p) for p, _, _ in BOUNDS}
+    assert {"alerting.threshold", "alerting.cooldown_s", "alerting.parallelism", "partitions"} <= paths
+
+
+@pytest.mark.parametrize(("path", "kind", "bound"), BOUNDS, ids=[f"{'.'.join(p)}-{k}" for p, k, _ in BOUNDS])
+@given(past=st.one_of(st.integers(1, 10**6), st.floats(0.001, 1e6)))
+def test_a_spec_at_a_bound_onboards_and_one_past_it_is_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, path: tuple[str, ...], kind: str, bound: float, past: float
+) -> None:
+    """At the bound, the spec loads and the alert function's config derived from it is accepted
+    (what onboarding deploys); past it, `load_spec` refuses it naming the field - before
+    `tenants plan` shows anything, never inside onboarding."""
+    folder = tmp_path_factory.mktemp("specs")
+    field = path[-1]
+    at = _spec_with(path, bound)
+    (folder / "at.yaml").write_text(yaml.safe_dump(at))
+    spec = load_spec(folder / "at.yaml")
+    AlertConfig.from_user_config(spec.alerting.function_config(source_id=None).user_config())
+    beyond = bound - past if kind == "ge" else bound + past
+    (folder / "past.yaml").write_text(yaml.safe_dump(_spec_with(path, beyond)))
+    with pytest.raises(PeacewatchError, match=field) as refused:
+        load_spec(folder / "past.yaml")
+    assert "\n" not in str(refused.value)
+
+
+def test_the_charts_values_schema_has_the_specs_bounds() -> None:
+    """The chart validates `tenants` before the onboarding Job runs: with the very same bounds."""
+    schema = json.loads((Path(__file__).parents[2] / "helm/peacewatch/values.schema.json").read_text())
+    tenant = schema["properties"]["tenants"]["items"]
+    for path, kind, bound in BOUNDS:
+        node = tenant
+        for key in path:
+            node = node["properties"][key]
+        assert node["minimum" if kind == "ge" else "maximum"] == bound, ".".join(path)
