@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -181,11 +181,20 @@ class MicroBatch(Generic[T, B]):
         """The partitions this batch holds messages of (rows or dead letters)."""
         return list(dict.fromkeys((*self.rows, *self.dead_letters)))
 
-    def plan(self, committed: dict[str, int], *, trusted: frozenset[str] = frozenset()) -> CommitPlan[T, B]:
+    def plan(
+        self,
+        committed: dict[str, int],
+        *,
+        trusted: frozenset[str] = frozenset(),
+        required: Mapping[str, int] | None = None,
+    ) -> CommitPlan[T, B]:
         """What to write given each partition's committed position (-1 or absent: nothing yet).
 
         Each partition is covered up to its first gap - after its committed position or inside
-        the batch - except the `trusted` ones (a gap the broker would not fill: taken as it is)."""
+        the batch, or past a `required` position it does not hold (one an earlier batch held
+        back: it was received, so a run that skips it has a hole, whatever the positions say) -
+        except the `trusted` ones (a gap the broker would not fill: taken as it is)."""
+        required = required or {}
         rows: list[T] = []
         letters: list[B] = []
         positions: dict[str, int] = {}
@@ -197,12 +206,15 @@ class MicroBatch(Generic[T, B]):
             closing = self.closing.get(part, set())
             done = committed.get(part, -1)
             last, closed = done, True  # a recorded position always closed its entry
+            need = required.get(part)
             covered: list[int] = []
             for pos in sorted((*by_pos, *letters_by_pos)):
                 if pos <= done:
                     skipped += pos in by_pos
                     continue
-                if part not in trusted and not follows(last, pos, closed=closed):
+                if part not in trusted and (
+                    not follows(last, pos, closed=closed) or (need is not None and last < need < pos)
+                ):
                     held[part] = Gap(after=last, beyond=pos)
                     break
                 covered.append(pos)
@@ -273,16 +285,30 @@ class GapTracker:
     requests: int = 10
     clock: Callable[[], float] = time.monotonic
     _open: dict[str, tuple[int, float, int]] = field(default_factory=dict)  # part -> (after, since, seen)
+    _required: dict[str, int] = field(default_factory=dict)  # part -> lowest position held back
 
     def seen(self, plan: CommitPlan[Any, Any]) -> None:
-        """The gaps of a commit just made; a partition it advanced with no gap has none left."""
+        """The gaps of a commit just made; a partition it advanced with no gap has none left. What
+        it held back is required of later commits until one covers it."""
         for part in [p for p in self._open if p in plan.positions and p not in plan.held]:
             del self._open[part]
+        for part, recorded in plan.positions.items():
+            if self._required.get(part, recorded + 1) <= recorded:
+                del self._required[part]
         for part, gap in plan.held.items():
+            self._required[part] = min(gap.beyond, self._required.get(part, gap.beyond))
             after, since, count = self._open.get(part, (gap.after, self.clock(), 0))
             if after != gap.after:  # the table moved on: another gap
                 since, count = self.clock(), 0
             self._open[part] = (gap.after, since, count + 1)
+
+    def required(self, partitions: list[str], committed: dict[str, int]) -> dict[str, int]:
+        """Of `partitions`, the positions an earlier commit held back and no commit has covered yet:
+        a later run must pass through them (the messages between were received here and dropped,
+        so a run that skips them - a new ledger's start looks like a successor - would lose them)."""
+        for part in [p for p in self._required if self._required[p] <= committed.get(p, -1)]:
+            del self._required[part]  # stored since, by whichever sink
+        return {p: self._required[p] for p in partitions if p in self._required}
 
     def trusted(self, partitions: list[str], committed: dict[str, int]) -> frozenset[str]:
         """Of `partitions`, those whose gap right after their committed position has outlasted the

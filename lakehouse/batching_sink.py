@@ -293,7 +293,7 @@ class BatchingSink(Generic[R, D, S]):
                 "without being stored here (skipped by an operator, or expired); committing past it",
                 part, decode_position(done[part]) if part in done else "the start",
             )  # fmt: skip
-        plan = batch.plan(done, trusted=trusted)
+        plan = batch.plan(done, trusted=trusted, required=self.gaps.required(partitions, done))
         if plan.empty:
             self.stats.skipped_duplicates += plan.skipped  # all committed before (a redelivery)
             return plan

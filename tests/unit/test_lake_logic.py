@@ -337,3 +337,30 @@ def test_entry_size_reads_the_batch_size_of_a_serialized_message_id(
     if size is not None:
         data += b"\x30" + _varint(size)
     assert entry_size(_SerializedId(data)) == (size or 0)
+
+
+def test_what_a_commit_held_back_is_required_of_the_next_until_covered() -> None:
+    """The explore run's find: held back after a hole, (1, 1, 0) must not be skipped by a later
+    batch whose first message is a new ledger's start (which follows 'nothing' by the positions)."""
+    gaps = GapTracker()
+    first = MicroBatch[int, str](BatchPolicy())
+    _add(first, 1, position=_at(1, 1, 0))
+    held = first.plan({})
+    assert held.held == {"p0": Gap(after=-1, beyond=_at(1, 1, 0))}
+    gaps.seen(held)
+    later = MicroBatch[int, str](BatchPolicy())
+    _add(later, 2, position=_at(2, 0, 0))
+    assert later.plan({}).positions == {"p0": _at(2, 0, 0)}  # by the positions alone: a successor
+    required = gaps.required(["p0"], {})
+    assert required == {"p0": _at(1, 1, 0)}
+    assert later.plan({}, required=required).held == {"p0": Gap(after=-1, beyond=_at(2, 0, 0))}
+    whole = MicroBatch[int, str](BatchPolicy())
+    for entry in range(4):
+        _add(whole, entry, position=_at(1, entry, 0))
+    _add(whole, 9, position=_at(2, 0, 0))
+    plan = whole.plan({}, required=required)
+    assert plan.positions == {"p0": _at(2, 0, 0)}
+    gaps.seen(plan)
+    assert gaps.required(["p0"], {"p0": _at(2, 0, 0)}) == {}
+    gaps.seen(held)
+    assert gaps.required(["p0"], {"p0": _at(1, 1, 0)}) == {}  # stored meanwhile by another sink
