@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from peacewatch.platform.kube.settings import KubeSettings
+
 __all__ = ["MinioSettings", "PulsarSettings", "Settings", "SparkSettings"]
 
 
@@ -125,6 +127,7 @@ class Settings(BaseSettings):
     minio: MinioSettings = Field(default_factory=MinioSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     function_package: FunctionPackageSettings = Field(default_factory=FunctionPackageSettings)
+    kube: KubeSettings = Field(default_factory=KubeSettings)
     helm_version: str = Field(default="v3.22.0", description="helm CLI built with go install (chart tests)")
     bucket_prefix: str = Field(
         default="peacewatch-",
