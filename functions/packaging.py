@@ -108,11 +108,15 @@ def build_function_zip(
     # One package per target: the instance's pip refuses (fatally) wheels for another machine.
     target = out_dir / f"{name}-{tag}.zip"
     tmp = target.with_suffix(".zip.tmp")
+    # The Python instance extracts the zip beside itself and looks in <the zip's own name>/src and
+    # /deps (python_instance_main.py): the folder inside must carry the file's name. (Where the
+    # instance's interpreter has peacewatch installed - the local stack - a mismatch goes unseen.)
+    root = target.stem
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for module in modules:
             arcname, origin = _source_file(module)
-            zf.write(origin, f"{name}/src/{arcname}")
+            zf.write(origin, f"{root}/src/{arcname}")
         for wheel in wheels:
-            zf.write(wheel, f"{name}/deps/{wheel.name}")
+            zf.write(wheel, f"{root}/deps/{wheel.name}")
     tmp.replace(target)
     return target

@@ -22,6 +22,7 @@ from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 
 from peacewatch.platform.credentials import S3Credentials
+from peacewatch.platform.errors import InstallError
 from peacewatch.platform.settings import Settings
 
 __all__ = [
@@ -106,6 +107,21 @@ def session_conf(settings: Settings, *, credentials: S3Credentials | None = None
 def jars_resolved(settings: Settings) -> bool:
     """Whether a session starts from jars Ivy fetched before (no network, no resolution)."""
     return "spark.jars" in _jar_conf(settings, _packages(settings))
+
+
+def resolved_jars(settings: Settings) -> list[Path]:
+    """The jar files Ivy resolved before, or InstallError when it has not run yet."""
+    manifest = _jars_manifest(settings, _packages(settings))
+    jars = [Path(j.removeprefix("file://").removeprefix("file:")) for j in manifest.read_text().split()] \
+        if manifest.exists() else []  # fmt: skip
+    if not jars or not all(j.exists() for j in jars):
+        raise InstallError("Spark's jars are not resolved yet: run `peacewatch stack install` once (Ivy)")
+    return jars
+
+
+def jars_manifest_name(settings: Settings) -> str:
+    """The manifest's file name under the Ivy folder (an image writes its own)."""
+    return _jars_manifest(settings, _packages(settings)).name
 
 
 def remember_resolved_jars(settings: Settings, resolved: str) -> None:

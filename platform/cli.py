@@ -17,6 +17,7 @@ from peacewatch.functions.cli import app as functions_app
 from peacewatch.lakehouse.analysis_cli import analyze, sql
 from peacewatch.lakehouse.cli import app as lake_app
 from peacewatch.platform.errors import InvalidConfig, PeacewatchError
+from peacewatch.platform.kube.cli import app as kube_app
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.cli import app as stack_app
 from peacewatch.platform.stack.manager import Stack
@@ -35,6 +36,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(functions_app, name="functions")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(lake_app, name="lake")
+app.add_typer(kube_app, name="kube")
 app.command()(simulate)
 app.command()(sql)
 app.command()(analyze)

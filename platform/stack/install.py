@@ -155,7 +155,7 @@ def helm_binary(settings: Settings) -> Path:
     return settings.cache_dir / "bin" / f"helm-{settings.helm_version}"
 
 
-def _go_install(settings: Settings, *, package: str, binary: Path, console: Console, note: str = "") -> Path:
+def go_install(settings: Settings, *, package: str, binary: Path, console: Console, note: str = "") -> Path:
     """`go install package` into the cache (module and build caches too, so it works offline after)."""
     if binary.exists():
         return binary
@@ -182,12 +182,12 @@ def _go_install(settings: Settings, *, package: str, binary: Path, console: Cons
 def ensure_minio(settings: Settings, *, console: Console) -> Path:
     """MinIO server binary built from source with the Go toolchain."""
     package = f"github.com/minio/minio@{settings.minio.module_version}"
-    return _go_install(settings, package=package, binary=minio_binary(settings), console=console,
+    return go_install(settings, package=package, binary=minio_binary(settings), console=console,
                        note=" (first time: ~5 min)")  # fmt: skip
 
 
 def ensure_helm(settings: Settings, *, console: Console) -> Path:
     """The helm CLI (charts are linted and rendered with it), built from the Go module proxy."""
     package = f"helm.sh/helm/v3/cmd/helm@{settings.helm_version}"
-    return _go_install(settings, package=package, binary=helm_binary(settings), console=console,
+    return go_install(settings, package=package, binary=helm_binary(settings), console=console,
                        note=" (first time: ~3 min)")  # fmt: skip

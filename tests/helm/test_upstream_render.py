@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .test_chart import ALL_ON, CHART, EXAMPLE, RELEASE, WORKLOADS, _by_kind, _helm, _pod_spec, render
+from peacewatch.platform.kube.release import assemble_chart
+
+from .test_chart import ALL_ON, EXAMPLE, RELEASE, WORKLOADS, _by_kind, _helm, _pod_spec, render
 
 UPSTREAM = os.environ.get("PEACEWATCH_UPSTREAM_CHARTS")
 pytestmark = pytest.mark.skipif(
@@ -30,17 +31,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def combined(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert UPSTREAM
-    copy = tmp_path_factory.mktemp("combined") / "peacewatch"
-    shutil.copytree(CHART, copy)
-    for name in ("pulsar", "minio"):
-        shutil.copytree(Path(UPSTREAM) / name, copy / "charts" / name)
-    # The Pulsar chart's own optional dependency (VictoriaMetrics, off in our values) is not here:
-    # helm refuses a chart whose declared dependencies are missing, even disabled ones.
-    meta_path = copy / "charts" / "pulsar" / "Chart.yaml"
-    meta = yaml.safe_load(meta_path.read_text())
-    assert {d["name"] for d in meta.pop("dependencies", [])} <= {"victoria-metrics-k8s-stack"}
-    meta_path.write_text(yaml.safe_dump(meta))
-    return copy
+    return assemble_chart(upstream=Path(UPSTREAM), into=tmp_path_factory.mktemp("combined"))
 
 
 def _named(docs: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:

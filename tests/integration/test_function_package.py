@@ -35,7 +35,7 @@ def test_the_kubernetes_package_carries_only_musl_cp312_or_pure_wheels(tmp_path:
     # The instance runs `pip install --target ... deps/*.whl`; here: resolve for that machine.
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-index", "--only-binary=:all:",
-         "--find-links", str(tmp_path / "alerting" / "deps"), "--target", str(tmp_path / "site"),
+         "--find-links", str(tmp_path / package.stem / "deps"), "--target", str(tmp_path / "site"),
          "--platform", MUSL.platform or "", "--python-version", MUSL.python or "", "--implementation", "cp",
          "pydantic", "tenacity"],
         capture_output=True, text=True, timeout=120, check=False,

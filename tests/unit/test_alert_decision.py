@@ -164,8 +164,14 @@ def test_function_package_is_self_contained(tmp_path) -> None:  # type: ignore[n
     settings = Settings(state_dir=tmp_path / "state")  # cache stays shared: wheels download once
     package = build_function_zip(settings, console=Console(quiet=True))
     names = zipfile.ZipFile(package).namelist()
-    assert "alerting/src/peacewatch/functions/alerting.py" in names
-    assert "alerting/src/peacewatch/platform/contract.py" in names
-    assert "alerting/src/peacewatch/platform/cli.py" not in names  # only what the function imports
-    wheels = {n.split("/")[-1].split("-")[0].lower() for n in names if n.startswith("alerting/deps/")}
+    # Pulsar's python_instance_main.py extracts the zip and reads <the file's own name>/src and
+    # /deps: a folder named otherwise leaves the function's code unimportable (seen on Kubernetes,
+    # where the instance's interpreter does not have peacewatch installed).
+    root = package.stem
+    assert root.startswith("alerting-")
+    assert all(n.startswith(f"{root}/") for n in names), names[:3]
+    assert f"{root}/src/peacewatch/functions/alerting.py" in names
+    assert f"{root}/src/peacewatch/platform/contract.py" in names
+    assert f"{root}/src/peacewatch/platform/cli.py" not in names  # only what the function imports
+    wheels = {n.split("/")[-1].split("-")[0].lower() for n in names if n.startswith(f"{root}/deps/")}
     assert {"pydantic", "pydantic_core", "annotated_types", "typing_extensions"} <= wheels
