@@ -20,6 +20,7 @@ __all__ = ["ALERTING_MODULES", "build_function_zip"]
 
 # The alert function and what it imports from peacewatch; nothing else ships.
 ALERTING_MODULES = (
+    "peacewatch.platform.alert_settings",
     "peacewatch.platform.contract",
     "peacewatch.platform.contract_data",
     "peacewatch.platform.contract_tree",

@@ -209,9 +209,17 @@ def test_onboarding_job_restores_applies_and_publishes_every_force(helm: str, ch
     (job,) = [j for j in _by_kind(docs, "Job") if "tenants" in j["metadata"]["name"]]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
-    script = container["args"][0].splitlines()
+    script = [line.strip() for line in container["args"][0].splitlines()]
     specs = "/etc/peacewatch/tenants"
-    assert script == [
+    # The platform's keys are copied (0600) into the state folder the CLI reads them from: mounted
+    # there, they would make its secrets/ folder root's, and the non-root Job could not add kits.
+    assert (
+        "install -m 600 /etc/peacewatch/platform/pulsar-token-secret.key /etc/peacewatch/platform/superuser.token"
+        " /var/lib/peacewatch/secrets/" in script
+    )
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert not any(m.startswith("/var/lib/peacewatch/secrets") for m in mounts), mounts
+    assert [line for line in script if line.startswith("peacewatch ")] == [
         f"peacewatch tenants restore-kits --secret-prefix {PREFIX} north-precinct south-precinct",
         f"peacewatch tenants apply {specs}/north-precinct.yaml {specs}/south-precinct.yaml",
         f"peacewatch tenants publish-kits --secret-prefix {PREFIX} north-precinct south-precinct",
@@ -326,8 +334,8 @@ def test_the_platform_secrets_default_to_the_upstream_names(helm: str, chart: Pa
         (("--set", "sink.replicas=-1"), "sink.replicas"),
         (("--set", "tenants[0].name=Bad_Name", "--set", "tenants[0].display_name=x"), "tenants.0.name"),
         (("--set", "tenants[0].alerting.threshold=500"), "tenants.0.alerting.threshold"),
-        # The image cannot build the Java alert function yet: refused here, not in a failing Job.
-        (("--set", "tenants[0].alerting.runtime=java"), "tenants.0.alerting.runtime"),
+        # python and java are the runtimes: anything else is refused here, not in a failing Job.
+        (("--set", "tenants[0].alerting.runtime=scala"), "tenants.0.alerting.runtime"),
         (("--set", "image.pullPolicy=Sometimes"), "image.pullPolicy"),
         (("--set", "maintenance.retentionHours=0"), "maintenance.retentionHours"),
     ],

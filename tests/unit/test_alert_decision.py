@@ -175,3 +175,28 @@ def test_function_package_is_self_contained(tmp_path) -> None:  # type: ignore[n
     assert f"{root}/src/peacewatch/platform/cli.py" not in names  # only what the function imports
     wheels = {n.split("/")[-1].split("-")[0].lower() for n in names if n.startswith(f"{root}/deps/")}
     assert {"pydantic", "pydantic_core", "annotated_types", "typing_extensions"} <= wheels
+
+
+def test_the_function_package_imports_without_peacewatch_installed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The package's src alone must import the function, as in an instance whose interpreter lacks
+    peacewatch (Kubernetes). `python -S` skips the .pth of our editable install; the dependencies
+    come from site-packages on PYTHONPATH. (A module missing from ALERTING_MODULES was found so.)"""
+    import subprocess
+    import sys
+    import sysconfig
+
+    from rich.console import Console
+
+    from peacewatch.functions.packaging import build_function_zip
+    from peacewatch.platform.settings import Settings
+
+    package = build_function_zip(Settings(state_dir=tmp_path / "state"), console=Console(quiet=True))
+    zipfile.ZipFile(package).extractall(tmp_path)
+    src = tmp_path / package.stem / "src"
+    path = f"{src}:{sysconfig.get_paths()['purelib']}"
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", "import peacewatch.functions.alerting as a; print(a.__file__)"],
+        capture_output=True, text=True, env={"PYTHONPATH": path}, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert proc.stdout.strip().startswith(str(src)), proc.stdout
