@@ -214,8 +214,8 @@ def test_onboarding_job_restores_applies_and_publishes_every_force(helm: str, ch
     # The platform's keys are copied (0600) into the state folder the CLI reads them from: mounted
     # there, they would make its secrets/ folder root's, and the non-root Job could not add kits.
     assert (
-        "install -m 600 /etc/peacewatch/platform/pulsar-token-secret.key /etc/peacewatch/platform/superuser.token"
-        " /var/lib/peacewatch/secrets/" in script
+        "install -m 600 /etc/peacewatch/platform/pulsar-token-secret.key"
+        " /etc/peacewatch/platform/superuser.token /var/lib/peacewatch/secrets/" in script
     )
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert not any(m.startswith("/var/lib/peacewatch/secrets") for m in mounts), mounts
