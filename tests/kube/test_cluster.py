@@ -34,16 +34,15 @@ from peacewatch.platform.kube.node import KubeNode
 from peacewatch.platform.kube.release import UPSTREAM_ENV, upstream_charts
 from peacewatch.platform.settings import Settings
 
-pytestmark = [
-    pytest.mark.kube,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get(UPSTREAM_ENV),
-        reason=f"the Kubernetes test: set {UPSTREAM_ENV} to a folder with the unpacked pulsar, minio charts",
-    ),
-    pytest.mark.skipif(os.geteuid() != 0, reason="a node (containerd, kubelet) needs root"),
-    pytest.mark.timeout(3600),
-]
+pytestmark = [pytest.mark.kube, pytest.mark.slow, pytest.mark.timeout(3600)]
+if not os.environ.get(UPSTREAM_ENV):
+    # One line for the whole module, saying how to enable it.
+    pytest.skip(
+        f"the Kubernetes test: set {UPSTREAM_ENV} to a folder with the unpacked pulsar and minio charts",
+        allow_module_level=True,
+    )
+if os.geteuid() != 0:
+    pytest.skip("the Kubernetes test: a node (containerd, kubelet) needs root", allow_module_level=True)
 
 PEACEWATCH = str(Path(sys.executable).parent / "peacewatch")
 FORCES = ("north-precinct", "south-precinct")
