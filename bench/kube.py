@@ -192,7 +192,7 @@ def freshness(node: KubeNode, tenant: str, since_ms: float) -> dict[str, Any]:
 
     user = _secret(node, f"{RELEASE}-minio", "rootUser")
     password = _secret(node, f"{RELEASE}-minio", "rootPassword")
-    with _port_forward(node, f"svc/{RELEASE}-minio", 9000) as port:
+    with node.port_forward(NAMESPACE, f"svc/{RELEASE}-minio", 9000) as port:
         table = DeltaTable(
             f"s3://peacewatch-{tenant}/lake/reports",
             storage_options={
@@ -207,30 +207,6 @@ def freshness(node: KubeNode, tenant: str, since_ms: float) -> dict[str, Any]:
     t = t[t["publish_time"].astype("int64") // 1_000_000 >= since_ms] if len(t) else t
     lag = (t["ingest_time"] - t["publish_time"]).dt.total_seconds() * 1000
     return percentiles(lag.to_numpy())
-
-
-class _port_forward:
-    def __init__(self, node: KubeNode, target: str, port: int) -> None:
-        self.cmd = [
-            str(node.bin / "kubectl"),
-            "--kubeconfig",
-            str(node.kubeconfig),
-            "-n",
-            NAMESPACE,
-            "port-forward",
-            target,
-            f":{port}",
-        ]
-
-    def __enter__(self) -> int:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> 9000"
-        return int(line.split("127.0.0.1:")[1].split()[0])
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def bringup(node: KubeNode) -> float:

@@ -339,7 +339,7 @@ def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
         built = _build(
             settings,
             ref=ref,
-            base=_runtime_image(settings, console=console),
+            base=_base_image(settings, "runtime", console=console),
             files=[(layer, "/")],
             config=[
                 "--workingdir",
@@ -410,31 +410,18 @@ def _uv_install(settings: Settings, requirements: list[str], *, target: Path) ->
         _run([*base[:3], "--offline", *base[3:]], what="uv pip install (offline)")
 
 
-def _runtime_image(settings: Settings, *, console: Console) -> Path:
-    """The runtime base as an image tar both platform images start from."""
-    base = _base_tar(settings, "runtime", console=console)
+def _base_image(settings: Settings, name: str, *, console: Console) -> Path:
+    """A Debian base (`_BASES`) as an image tar, for images built on top of it."""
+    base = _base_tar(settings, name, console=console)
     tar = base.with_name(base.stem + "-image.tar")
     if not tar.exists():
-        with console.status("Packing the runtime base image ..."):
+        with console.status(f"Packing the {name} base image ..."):
             b = _Buildah("scratch")
             try:
                 b.add(base, "/")
                 b.commit(ref=f"localhost/peacewatch-base:{base.stem}", tar=tar)
             finally:
                 b.remove()
-    return tar
-
-
-def _essential_image(settings: Settings, *, console: Console) -> Path:
-    base = _base_tar(settings, "essential", console=console)
-    tar = base.with_name(base.stem + "-image.tar")
-    if not tar.exists():
-        b = _Buildah("scratch")
-        try:
-            b.add(base, "/")
-            b.commit(ref=f"localhost/essential:{base.stem}", tar=tar)
-        finally:
-            b.remove()
     return tar
 
 
@@ -557,7 +544,7 @@ def ensure_images(settings: Settings, kube: KubeSettings, *, console: Console) -
 
     refs = image_refs(settings, kube)
     binaries = bin_dir(settings, kube)
-    essential = _essential_image(settings, console=console)
+    essential = _base_image(settings, "essential", console=console)
     with tempfile.TemporaryDirectory() as tmp:
         entry = Path(tmp) / "docker-entrypoint.sh"
         shutil.copy2(_ASSETS / "minio-entrypoint.sh", entry)

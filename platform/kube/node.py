@@ -16,7 +16,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +104,22 @@ class KubeNode:
         if check and proc.returncode != 0:
             raise InstallError(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()[-400:]}")
         return proc
+
+    @contextlib.contextmanager
+    def port_forward(self, namespace: str, target: str, port: int) -> Iterator[int]:
+        """`kubectl port-forward` to `target` (e.g. svc/NAME) on a local port kubectl picks; the port."""
+        cmd = [str(self.bin / "kubectl"), "--kubeconfig", str(self.kubeconfig), "-n", namespace,
+               "port-forward", target, f":{port}"]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> port"
+            if "127.0.0.1:" not in line:
+                raise InstallError(f"kubectl port-forward {target} failed: {line.strip()}")
+            yield int(line.split("127.0.0.1:")[1].split()[0])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
     def wait_rollouts(self, namespace: str, *, seconds: float) -> None:
         """Every StatefulSet and Deployment in `namespace` rolled out (NodeNotReady naming the first

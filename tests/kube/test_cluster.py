@@ -16,9 +16,7 @@ PEACEWATCH_TEST_KEEP_CLUSTER=1.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -59,41 +57,6 @@ def node() -> Iterator[KubeNode]:
     yield KubeNode(settings, settings.kube, progress=print)
     if not os.environ.get("PEACEWATCH_TEST_KEEP_CLUSTER"):
         subprocess.run([PEACEWATCH, "kube", "down"], capture_output=True, check=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def port_forward(node: KubeNode, target: str, port: int) -> Iterator[int]:
-    """`kubectl port-forward` to a Service; the local port."""
-    local = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(node.bin / "kubectl"),
-            "--kubeconfig",
-            str(node.kubeconfig),
-            "-n",
-            NAMESPACE,
-            "port-forward",
-            target,
-            f"{local}:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "Forwarding" in line, line
-        yield local
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def secret(node: KubeNode, name: str, key: str) -> str:
@@ -185,8 +148,8 @@ def test_every_published_report_is_stored_exactly_once_through_pod_faults(node: 
     root_user = secret(node, f"{RELEASE}-minio", "rootUser")
     root_password = secret(node, f"{RELEASE}-minio", "rootPassword")
     with (
-        port_forward(node, f"svc/{RELEASE}-pulsar-proxy", 6650) as broker,
-        port_forward(node, f"svc/{RELEASE}-minio", 9000) as minio,
+        node.port_forward(NAMESPACE, f"svc/{RELEASE}-pulsar-proxy", 6650) as broker,
+        node.port_forward(NAMESPACE, f"svc/{RELEASE}-minio", 9000) as minio,
     ):
         for force in FORCES:
             published = _topic_message_ids(f"pulsar://127.0.0.1:{broker}", token, force)
