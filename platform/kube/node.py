@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -55,11 +54,6 @@ _HOST_LEFTOVERS = ("/var/lib/cni", "/var/lib/kubelet/device-plugins", "/run/cont
 
 class NodeNotReady(InstallError):
     """A component of the node did not come up in time (its log is named)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Timings:
-    seconds: dict[str, float]
 
 
 def _host_ip() -> str:
@@ -587,7 +581,3 @@ iptables: {{localhostNodePorts: false}}
                 for flag in ("-F", "-X"):
                     for chain in chains:
                         subprocess.run([tool, "-t", table, flag, chain], capture_output=True, check=False)
-
-
-def node_for(settings: Settings, *, progress: Callable[[str], None] = lambda _: None) -> KubeNode:
-    return KubeNode(settings, settings.kube, progress=progress)
