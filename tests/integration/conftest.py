@@ -32,11 +32,6 @@ from peacewatch.tenants.spec import TenantSpec
 TEST_STATE = Path(os.environ.get("PEACEWATCH_TEST_STATE_DIR", Path.home() / ".local/state/peacewatch-test"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that wipe the broker run after every other test."""
-    items.sort(key=lambda item: item.get_closest_marker("destroys_broker_state") is not None)
-
-
 def test_settings() -> Settings:
     return Settings(
         state_dir=TEST_STATE,

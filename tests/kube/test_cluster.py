@@ -16,7 +16,10 @@ PEACEWATCH_TEST_KEEP_CLUSTER=1.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -44,7 +47,10 @@ if os.geteuid() != 0:
 
 PEACEWATCH = str(Path(sys.executable).parent / "peacewatch")
 FORCES = ("north-precinct", "south-precinct")
+THIRD = "west-precinct"  # added by `helm upgrade` while reports flow
 PREFIX = f"{RELEASE}-peacewatch"
+HERE = Path(__file__).parent
+ARTEFACTS = HERE.parents[1] / "build" / "test-artefacts"
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +119,37 @@ def test_each_alert_function_runs_as_pods_of_the_kubernetes_runtime(node: KubeNo
     print(running())
 
 
-def test_every_published_report_is_stored_exactly_once_through_pod_faults(node: KubeNode) -> None:
+def test_alerts_reach_each_forces_desk_in_chromium(node: KubeNode) -> None:
+    """The simulators' bad scores become rows on each force's desk page (Debian's chromium through
+    a port-forward to the desk Service), each row under its force's threshold."""
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    for force in FORCES:
+        rollout(node, f"{PREFIX}-desk-{force}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium")
+        try:
+            for force in FORCES:
+                with node.port_forward(NAMESPACE, f"svc/{PREFIX}-desk-{force}", 80) as port:
+                    page = browser.new_page(viewport={"width": 1280, "height": 800})
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    page.wait_for_selector("#status.live", timeout=60_000)
+                    page.wait_for_function(
+                        "document.querySelectorAll('#feed tr').length >= 1", timeout=600_000
+                    )
+                    page.screenshot(path=str(ARTEFACTS / f"kube-desk-{force}.png"), full_page=True)
+                    rows = page.locator("#feed tr").all_inner_texts()
+                    print(f"{force}: {len(rows)} alerts on the desk, e.g. {rows[0]!r}")
+                    page.close()
+        finally:
+            browser.close()
+
+
+def test_every_published_report_is_stored_exactly_once_through_pod_faults_and_an_upgrade(
+    node: KubeNode,
+) -> None:
+    forces = (*FORCES, THIRD)
     for force in FORCES:
         rollout(node, f"{PREFIX}-sink-{force}")
         rollout(node, f"{PREFIX}-simulator-{force}")
@@ -131,44 +167,85 @@ def test_every_published_report_is_stored_exactly_once_through_pod_faults(node: 
         "-n", NAMESPACE, "rollout", "status", f"sts/{RELEASE}-pulsar-broker", "--timeout=600s", timeout=620
     )
     rollout(node, f"{RELEASE}-minio")
-    time.sleep(30)  # reports flow again after the faults
-    for force in FORCES:
-        node.kubectl("-n", NAMESPACE, "scale", f"deploy/{PREFIX}-simulator-{force}", "--replicas=0")
-    wait_until(
-        "simulators stopped",
-        lambda: (
-            not node.kubectl(
-                "-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=simulator", "-o", "name"
-            ).stdout.strip()
-        ),
-        seconds=120,
-    )
 
     token = secret(node, f"{RELEASE}-token-admin", "TOKEN")
+    with node.port_forward(NAMESPACE, f"svc/{RELEASE}-pulsar-proxy", 6650) as broker:
+        url = f"pulsar://127.0.0.1:{broker}"
+        for force in FORCES:
+            waited = _next_alert(url, token, force, seconds=600)
+            print(f"{force}: alerts resumed after the faults ({waited:.0f} s)")
+        # helm upgrade with a third force, as a user would run it: the shipped command.
+        proc = subprocess.run(
+            [PEACEWATCH, "kube", "up", "-f", str(HERE / "values-third-force.yaml")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+        waited = _next_alert(url, token, THIRD, seconds=900)
+        print(f"{THIRD}: its first alert {waited:.0f} s after the upgrade")
+        for force in forces:
+            node.kubectl("-n", NAMESPACE, "scale", f"deploy/{PREFIX}-simulator-{force}", "--replicas=0")
+        wait_until(
+            "simulators stopped",
+            lambda: (
+                not node.kubectl(
+                    "-n",
+                    NAMESPACE,
+                    "get",
+                    "pods",
+                    "-l",
+                    "app.kubernetes.io/component=simulator",
+                    "-o",
+                    "name",
+                ).stdout.strip()
+            ),
+            seconds=120,
+        )
+        published = {force: _topic_message_ids(url, token, force) for force in forces}
+
     root_user = secret(node, f"{RELEASE}-minio", "rootUser")
     root_password = secret(node, f"{RELEASE}-minio", "rootPassword")
-    with (
-        node.port_forward(NAMESPACE, f"svc/{RELEASE}-pulsar-proxy", 6650) as broker,
-        node.port_forward(NAMESPACE, f"svc/{RELEASE}-minio", 9000) as minio,
-    ):
-        for force in FORCES:
-            published = _topic_message_ids(f"pulsar://127.0.0.1:{broker}", token, force)
-            assert published, f"{force}: nothing published"
+    with node.port_forward(NAMESPACE, f"svc/{RELEASE}-minio", 9000) as minio:
+        for force in forces:
+            assert published[force], f"{force}: nothing published"
 
             def stored(force: str = force) -> Counter[str]:
                 return _delta_message_ids(f"http://127.0.0.1:{minio}", root_user, root_password, force)
 
-            wait_until(
-                f"{force}: every published report in Delta",
-                lambda force=force, published=published: set(stored(force)) >= published,
-                seconds=600,
-            )
+            def complete(force: str = force) -> bool:
+                return set(stored(force)) >= published[force]
+
+            wait_until(f"{force}: every published report in Delta", complete, seconds=600)
             counts = stored(force)
             duplicated = {m: c for m, c in counts.items() if c > 1}
             rows = sum(counts.values())
-            print(f"{force}: {len(published)} published, {rows} rows, {len(duplicated)} duplicated")
+            print(f"{force}: {len(published[force])} published, {rows} rows, {len(duplicated)} duplicated")
             assert not duplicated, list(duplicated.items())[:5]
-            assert set(counts) == published
+            assert set(counts) == published[force]
+
+
+def _next_alert(url: str, token: str, force: str, *, seconds: float) -> float:
+    """Seconds until an alert published from now on reaches the force's alerts topic."""
+    client = pulsar.Client(
+        url, authentication=pulsar.AuthenticationToken(token), operation_timeout_seconds=60
+    )
+    t0 = time.monotonic()
+    try:
+        topic = f"persistent://{force}/drones/alerts"
+        readers = [
+            client.create_reader(p, pulsar.MessageId.latest) for p in client.get_topic_partitions(topic)
+        ]
+        while time.monotonic() - t0 < seconds:
+            for reader in readers:
+                try:
+                    reader.read_next(timeout_millis=2_000)
+                    return time.monotonic() - t0
+                except pulsar.Timeout:
+                    continue
+        pytest.fail(f"{force}: no alert within {seconds:.0f} s")
+    finally:
+        client.close()
 
 
 def _topic_message_ids(url: str, token: str, force: str) -> set[str]:
@@ -212,3 +289,185 @@ def test_helm_test_passes(node: KubeNode) -> None:
     out = helm(Settings(), node.kubeconfig, "test", RELEASE, "-n", NAMESPACE, "--timeout", "10m")
     print(out)
     assert out.count("Succeeded") >= len(FORCES), out
+
+
+def test_the_analysis_job_answers_the_five_questions_for_each_force(node: KubeNode) -> None:
+    proc = subprocess.run(
+        [
+            PEACEWATCH,
+            "kube",
+            "up",
+            "-f",
+            str(HERE / "values-third-force.yaml"),
+            "-f",
+            str(HERE / "values-analysis.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    jobs = node.kubectl(
+        "-n", NAMESPACE, "get", "jobs", "-l", "app.kubernetes.io/component=analysis", "-o", "name"
+    ).stdout.split()
+    assert len(jobs) == len(FORCES) + 1, jobs
+    for job in jobs:
+        node.kubectl(
+            "-n", NAMESPACE, "wait", "--for=condition=complete", job, "--timeout=1500s", timeout=1520
+        )
+        log = node.kubectl("-n", NAMESPACE, "logs", job).stdout
+        print(log[-2000:])
+        for key in "abcde":
+            assert f"({key}) " in log, (job, key)
+        assert "report: /reports/" in log, job
+
+
+def _kit_env(
+    node: KubeNode, tmp: Path, *, force: str, kit: str, as_force: str, minio_port: int
+) -> dict[str, str]:
+    """A user's machine holding one kit of `force` (from its Secret), filed under `as_force`."""
+    out = node.kubectl(
+        "-n", NAMESPACE, "get", "secret", f"{PREFIX}-{force}-{kit}", "-o", "jsonpath={.data}"
+    ).stdout
+    folder = tmp / "secrets" / "forces" / as_force / kit
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in json.loads(out).items():
+        (folder / name).write_bytes(base64.b64decode(body))
+    return {
+        **os.environ,
+        "PEACEWATCH_STATE_DIR": str(tmp),
+        "PEACEWATCH_MINIO__HOST": "127.0.0.1",
+        "PEACEWATCH_MINIO__PORT": str(minio_port),
+    }
+
+
+def test_peacewatch_sql_with_an_analyst_kit_reads_its_own_lake_only(node: KubeNode, tmp_path: Path) -> None:
+    north, south = FORCES
+    with node.port_forward(NAMESPACE, f"svc/{RELEASE}-minio", 9000) as minio:
+        env = _kit_env(node, tmp_path / "own", force=north, kit="analyst", as_force=north, minio_port=minio)
+        own = subprocess.run(
+            [PEACEWATCH, "sql", "-t", north, "SELECT count(*) AS n FROM reports", "--json"],
+            capture_output=True, text=True, env=env, check=False, timeout=300,
+        )  # fmt: skip
+        assert own.returncode == 0, own.stderr
+        assert json.loads(own.stdout.splitlines()[-1])["n"] > 0, own.stdout
+        # North's analyst key filed as south's: MinIO refuses it south's bucket.
+        env = _kit_env(node, tmp_path / "other", force=north, kit="analyst", as_force=south, minio_port=minio)
+        other = subprocess.run(
+            [PEACEWATCH, "sql", "-t", south, "SELECT count(*) AS n FROM reports", "--json"],
+            capture_output=True, text=True, env=env, check=False, timeout=300,
+        )  # fmt: skip
+        print(other.stdout, other.stderr)
+        assert other.returncode != 0
+        assert not other.stdout.strip()
+
+
+# Run inside a pod: what this process can see, as JSON (files under the usual secret places, env,
+# the service-account token), and whether its own kit opens the other force's bucket and topic.
+_PROBE = r"""
+import hashlib, json, os, sys
+seen = {"env": dict(os.environ), "files": {}, "digests": []}
+tops = ("/var/lib/peacewatch", "/etc/peacewatch", "/var/run/secrets", "/pulsar/conf", "/etc/auth")
+for top in tops:
+    for root, _, names in os.walk(top):
+        for n in names:
+            path = os.path.join(root, n)
+            try:
+                body = open(path, "rb").read()
+            except OSError as e:
+                seen["files"][path] = f"<unreadable: {e.strerror}>"
+                continue
+            seen["files"][path] = body.decode(errors="replace")
+            seen["digests"].append(hashlib.sha256(body.strip()).hexdigest())
+other = sys.argv[1] if len(sys.argv) > 1 else ""
+if other:
+    from peacewatch.platform.settings import Settings
+    s = Settings()
+    forces = os.path.join(s.state_dir, "secrets", "forces")
+    own = os.listdir(forces)[0]
+    kit = os.listdir(os.path.join(forces, own))[0]
+    seen["own"], seen["kit"] = own, kit
+    from peacewatch.platform.credentials import read_kit_credentials, read_kit_token
+    if os.path.exists(os.path.join(forces, own, kit, "minio.json")):
+        from deltalake import DeltaTable
+        from peacewatch.lakehouse.lake import _storage_options
+        opts = _storage_options(s, read_kit_credentials(s, own, kit))
+        try:
+            DeltaTable(f"s3://{s.tenant_bucket(other)}/lake/reports", storage_options=opts)
+            seen["bucket"] = "read"
+        except Exception as e:
+            seen["bucket"] = f"refused: {type(e).__name__}"
+    if os.path.exists(os.path.join(forces, own, kit, "token")):
+        import pulsar
+        c = pulsar.Client(f"pulsar://{s.pulsar.host}:{s.pulsar.broker_port}",
+                          authentication=pulsar.AuthenticationToken(read_kit_token(s, own, kit)),
+                          operation_timeout_seconds=20)
+        try:
+            c.create_reader(f"persistent://{other}/drones/reports-partition-0", pulsar.MessageId.earliest)
+            seen["topic"] = "read"
+        except Exception as e:
+            seen["topic"] = f"refused: {type(e).__name__}"
+        c.close()
+print(json.dumps(seen))
+"""
+
+
+def _pods(node: KubeNode, selector: str) -> list[tuple[str, dict[str, str]]]:
+    out = node.kubectl(
+        "-n", NAMESPACE, "get", "pods", "-l", selector, "--field-selector=status.phase=Running", "-o", "json"
+    ).stdout
+    return [(p["metadata"]["name"], p["metadata"].get("labels", {})) for p in json.loads(out)["items"]]
+
+
+def test_each_pod_holds_only_its_own_forces_kit(node: KubeNode) -> None:
+    """From inside every pod of ours and every function instance: no signing key, superuser
+    token or MinIO root; kits only of its own force; its kit refused the other force's bucket
+    and topic."""
+    crown = {
+        "superuser token": secret(node, f"{RELEASE}-token-admin", "TOKEN").encode(),
+        "MinIO root password": secret(node, f"{RELEASE}-minio", "rootPassword").encode(),
+    }
+    for name in node.kubectl("-n", NAMESPACE, "get", "secrets", "-o", "name").stdout.split():
+        if name.endswith(("token-asymmetric-key", "token-symmetric-key")):
+            data = json.loads(node.kubectl("-n", NAMESPACE, "get", name, "-o", "jsonpath={.data}").stdout)
+            for k, v in data.items():
+                if k.upper() in ("PRIVATEKEY", "SECRETKEY"):
+                    crown[f"signing key ({k})"] = base64.b64decode(v)
+    assert len(crown) >= 3, crown.keys()
+    ours = _pods(
+        node, f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component in (sink,desk,simulator)"
+    )
+    assert len(ours) >= 2 * len(FORCES), ours
+    pf = [(n, labels) for n, labels in _pods(node, "component=function") if n.startswith("pf-")]
+    assert len(pf) >= len(FORCES), pf
+    checked = 0
+    for name, labels in ours + pf:
+        force = labels.get("peacewatch/tenant") or next((f for f in (*FORCES, THIRD) if f in name), "")
+        assert force, name
+        other = FORCES[1] if force == FORCES[0] else FORCES[0]
+        is_ours = not name.startswith("pf-")
+        python = "/opt/peacewatch/venv/bin/python" if is_ours else "python3"
+        args = [python, "-c", _PROBE, *([other] if is_ours else [])]
+        proc = node.kubectl("-n", NAMESPACE, "exec", name, "--", *args, check=False, timeout=120)
+        assert proc.returncode == 0, (name, proc.stderr[-2000:])
+        seen = json.loads(proc.stdout.splitlines()[-1])
+        blob = json.dumps(seen)
+        for what, value in crown.items():
+            assert hashlib.sha256(value.strip()).hexdigest() not in seen["digests"], (
+                f"{name} holds the {what}"
+            )
+            if value.isascii():
+                assert value.decode() not in blob, f"{name} can read the {what}"
+        kit_paths = [p for p in seen["files"] if "/secrets/forces/" in p]
+        assert all(f"/forces/{force}/" in p for p in kit_paths), (name, kit_paths)
+        assert (
+            not any(p.startswith("/var/run/secrets/kubernetes.io") for p in seen["files"]) or not is_ours
+        ), name
+        if is_ours:
+            assert kit_paths, name
+            assert seen.get("bucket", "refused").startswith("refused"), (name, seen.get("bucket"))
+            assert seen.get("topic", "refused").startswith("refused"), (name, seen.get("topic"))
+        found = {k: seen.get(k) for k in ("kit", "bucket", "topic")}
+        print(f"{name}: {len(seen['files'])} files, {found}")
+        checked += 1
+    assert checked == len(ours) + len(pf)
