@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 
 CHART = Path(__file__).parents[2] / "helm" / "peacewatch"
 EXAMPLE = CHART / "examples" / "values-small.yaml"
+PRODUCTION = CHART / "examples" / "values-production.yaml"
 RELEASE = "pw"
 
 
@@ -58,7 +59,11 @@ def _env(container: dict[str, Any]) -> dict[str, Any]:
 ALL_ON = ("--set", "analysis.enabled=true", "--set", "simulator.enabled=true")
 
 
-@pytest.mark.parametrize("values", [(), ("-f", str(EXAMPLE)), ALL_ON], ids=["defaults", "small", "all-on"])
+@pytest.mark.parametrize(
+    "values",
+    [(), ("-f", str(EXAMPLE)), ("-f", str(PRODUCTION)), ALL_ON],
+    ids=["defaults", "small", "production", "all-on"],
+)
 def test_chart_lints_and_renders_valid_kubernetes_130(
     helm: str, chart: Path, values: tuple[str, ...]
 ) -> None:
@@ -347,3 +352,35 @@ def test_bad_values_fail_with_the_field_named(
     assert proc.returncode != 0
     assert "values don't meet the specifications of the schema" in proc.stderr
     assert says in proc.stderr.replace("/", ".")
+
+
+def test_production_values_spread_each_forces_sinks_and_drain_them_one_at_a_time(
+    helm: str, chart: Path
+) -> None:
+    docs = render(helm, chart, "-f", str(PRODUCTION))
+    forces = {t["name"] for t in yaml.safe_load(PRODUCTION.read_text())["tenants"]}
+    sinks = {
+        d["metadata"]["labels"]["peacewatch/tenant"]: d
+        for d in _by_kind(docs, "Deployment")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "sink"
+    }
+    budgets = {
+        d["metadata"]["labels"]["peacewatch/tenant"]: d
+        for d in _by_kind(docs, "PodDisruptionBudget")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "sink"
+    }
+    assert set(sinks) == set(budgets) == forces
+    for force, sink in sinks.items():
+        pod_labels = sink["spec"]["template"]["metadata"]["labels"]
+        assert sink["spec"]["replicas"] == 3
+        # Each budget and anti-affinity term selects exactly its own force's sink pods.
+        assert budgets[force]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        assert budgets[force]["spec"]["maxUnavailable"] == 1
+        (term,) = sink["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        selector = term["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        assert selector.items() <= pod_labels.items()
+        assert selector["peacewatch/tenant"] == force
+    # Off by default: a single node stays schedulable.
+    assert not _by_kind(render(helm, chart), "PodDisruptionBudget")

@@ -412,6 +412,11 @@ print(json.dumps(seen))
 """
 
 
+def _jwt_subject(token: str) -> str:
+    payload = token.strip().split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
 def _pods(node: KubeNode, selector: str) -> list[tuple[str, dict[str, str]]]:
     out = node.kubectl(
         "-n", NAMESPACE, "get", "pods", "-l", selector, "--field-selector=status.phase=Running", "-o", "json"
@@ -467,6 +472,10 @@ def test_each_pod_holds_only_its_own_forces_kit(node: KubeNode) -> None:
             assert kit_paths, name
             assert seen.get("bucket", "refused").startswith("refused"), (name, seen.get("bucket"))
             assert seen.get("topic", "refused").startswith("refused"), (name, seen.get("topic"))
+        else:
+            # The instance's token is its deployer's: the force's alerting role, nobody else's.
+            seen["kit"] = _jwt_subject(seen["files"]["/etc/auth/token"])
+            assert seen["kit"].startswith(f"{force}-alerting"), (name, seen["kit"])
         found = {k: seen.get(k) for k in ("kit", "bucket", "topic")}
         print(f"{name}: {len(seen['files'])} files, {found}")
         checked += 1
