@@ -82,9 +82,17 @@ def floor_pod(node: KubeNode, settings: Settings) -> None:
     )
 
 
-def probe_pod(node: KubeNode, settings: Settings, tenant: str) -> None:
+def probe_pod(node: KubeNode, tenant: str) -> None:
     """The peacewatch image with the force's fleet and officer kits, env as the chart's pods have."""
-    refs = image_refs(settings, settings.kube)
+    # The image the release runs (not recomputed from this tree, which may have changed since).
+    image = node.kubectl(
+        "-n",
+        NAMESPACE,
+        "get",
+        f"deploy/{PREFIX}-sink-{tenant}",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ).stdout.strip()
     host = f"{RELEASE}-pulsar-broker"
     kits = ("fleet", "officer")
     _pod(
@@ -96,7 +104,7 @@ def probe_pod(node: KubeNode, settings: Settings, tenant: str) -> None:
             "containers": [
                 {
                     "name": "probe",
-                    "image": refs["peacewatch"],
+                    "image": image,
                     "command": ["sleep", "infinity"],
                     "env": [
                         {"name": "PEACEWATCH_PULSAR__HOST", "value": host},
@@ -233,7 +241,7 @@ def main() -> None:
         node.kubectl("-n", NAMESPACE, "scale", force, "--replicas=0")
     token = _secret(node, f"{RELEASE}-token-admin", "TOKEN")
     floor_pod(node, settings)
-    probe_pod(node, settings, args.tenant)
+    probe_pod(node, args.tenant)
     print("warm-up: 3,000/s for 30 s (not measured) ...")
     alert_path(node, args.tenant, 3000, 30, year0=2300 + int(time.time()) % 500)
     runs = []

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.kube.build import ensure_coredns, ensure_kubernetes
-from peacewatch.platform.kube.images import ensure_images
+from peacewatch.platform.kube.images import ensure_images, image_refs
 from peacewatch.platform.kube.node import KubeNode
 from peacewatch.platform.kube.release import (
     LOCAL_VALUES,
@@ -54,7 +54,8 @@ def up(
     ensure_pulsar(settings, console=console)
     ensure_minio(settings, console=console)
     ensure_helm(settings, console=console)
-    images = ensure_images(settings, settings.kube, console=console)
+    refs = image_refs(settings, settings.kube)  # once: what is built is what is installed
+    images = ensure_images(settings, settings.kube, refs=refs, console=console)
     built = time.monotonic() - t0
     node = _node(settings, console)
     marks = node.up(images)
@@ -72,7 +73,7 @@ def up(
         with tempfile.TemporaryDirectory() as tmp, console.status("helm upgrade --install (minutes) ..."):
             chart = assemble_chart(upstream=upstream, into=Path(tmp))
             images_file = Path(tmp) / "images.yaml"
-            images_file.write_text(yaml.safe_dump(image_values(settings, settings.kube)))
+            images_file.write_text(yaml.safe_dump(image_values(settings, refs=refs)))
             extra = [a for v in values for a in ("-f", str(v))]
             helm(
                 settings,

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -538,11 +538,14 @@ def _bake_functions(settings: Settings, cache: Path) -> None:
             old.unlink()
 
 
-def ensure_images(settings: Settings, kube: KubeSettings, *, console: Console) -> list[BuiltImage]:
-    """Every image the cluster runs, as tars in the cache (built the first time)."""
+def ensure_images(
+    settings: Settings, kube: KubeSettings, *, refs: Mapping[str, str], console: Console
+) -> list[BuiltImage]:
+    """Every image the cluster runs, as tars in the cache (built the first time), by the `refs`
+    the caller also installs with: recomputed later, the source digest may name a tree edited
+    since (seen: an install naming an image never built)."""
     from peacewatch.platform.stack.install import ensure_minio
 
-    refs = image_refs(settings, kube)
     binaries = bin_dir(settings, kube)
     essential = _base_image(settings, "essential", console=console)
     with tempfile.TemporaryDirectory() as tmp:

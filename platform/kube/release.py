@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
 from peacewatch.platform.errors import InstallError, InvalidConfig
-from peacewatch.platform.kube.images import FUNCTION_TARGET, image_refs
-from peacewatch.platform.kube.settings import KubeSettings
+from peacewatch.platform.kube.images import FUNCTION_TARGET
 from peacewatch.platform.settings import Settings
 
 __all__ = ["CHART", "LOCAL_VALUES", "UPSTREAM_ENV", "assemble_chart", "image_values", "upstream_charts"]
@@ -60,9 +60,8 @@ def assemble_chart(*, upstream: Path, into: Path) -> Path:
     return chart
 
 
-def image_values(settings: Settings, kube: KubeSettings) -> dict[str, object]:
-    """Values naming the images `peacewatch kube up` built (tags that are never `latest`)."""
-    refs = image_refs(settings, kube)
+def image_values(settings: Settings, *, refs: Mapping[str, str]) -> dict[str, object]:
+    """Values naming the images `peacewatch kube up` built, by role (tags that are never `latest`)."""
 
     def split(ref: str) -> dict[str, str]:
         repo, tag = ref.rsplit(":", 1)
