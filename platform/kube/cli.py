@@ -136,6 +136,15 @@ def _print_access(node: KubeNode, console: Console) -> None:
     console.print(f"kubectl: {node.bin / 'kubectl'} --kubeconfig {node.kubeconfig}")
     for n, svc in enumerate(out.split()):
         console.print(f"  desk: kubectl -n {NAMESPACE} port-forward svc/{svc} {8765 + n}:80")
+    # SQL as a force's analyst, from this machine: its kit from the Secret, MinIO through a
+    # port-forward (19000: the local stack may hold 9000).
+    kit = node.settings.state_dir / "secrets" / "forces" / "FORCE" / "analyst"
+    query = '"SELECT count(*) FROM reports"'
+    console.print(
+        f"  sql:  kubectl -n {NAMESPACE} port-forward svc/{RELEASE}-minio 19000:9000, then put "
+        f"secret/{RELEASE}-peacewatch-FORCE-analyst's minio.json in {kit} (base64 -d) and run\n"
+        f"        PEACEWATCH_MINIO__PORT=19000 peacewatch sql -t FORCE {query}"
+    )
 
 
 @app.command()
