@@ -303,6 +303,12 @@ def _unpack(tar: Path, into: Path) -> None:
     _run(["tar", "-xpf", tar, "-C", into, "--numeric-owner"], what=f"unpacking {tar.name}")
 
 
+def _pulsar_scripts(folder: Path) -> list[Path]:
+    """Our scripts for the Pulsar image: the files only (`./run` byte-compiles the package, which
+    leaves a __pycache__ folder beside the .py scripts - a fresh clone failed on it)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".pyc")
+
+
 def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
     from peacewatch.platform.stack.install import pulsar_home
 
@@ -311,7 +317,7 @@ def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
         [
             _PULSAR_RECIPE,
             repr(_BASES["runtime"]),
-            *(p.read_bytes() for p in sorted((_ASSETS / "pulsar").iterdir())),
+            *(p.read_bytes() for p in _pulsar_scripts(_ASSETS / "pulsar")),
         ]
     )
     tar = _images_dir(settings) / f"{ref.split('/')[-1].replace(':', '-')}-{key}.tar"
@@ -323,7 +329,7 @@ def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
         root.mkdir()
         with console.status("Preparing the Pulsar image's /pulsar (distribution + Python runtime) ..."):
             shutil.copytree(home, root / "pulsar", symlinks=True)
-            for script in (_ASSETS / "pulsar").iterdir():
+            for script in _pulsar_scripts(_ASSETS / "pulsar"):
                 shutil.copy2(script, root / "pulsar" / "bin" / script.name)
             # The official image's layout: logs/ and data/ exist, and /pulsar is writable by its
             # group 0, the group of the user (10000) the chart's pods run as.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from peacewatch.platform.kube import images
@@ -32,3 +34,17 @@ def test_the_values_name_the_images_built_even_when_the_tree_changed_since(
     assert ref(minio["image"]) == built["minio"]
     assert ref(minio["mcImage"]) == built["mc"]
     assert built["pulsar"].endswith(f":{pulsar['defaultPulsarImageTag']}")
+
+
+def test_the_pulsar_image_takes_our_scripts_only_not_the_bytecode_beside_them(tmp_path: Path) -> None:
+    import compileall
+    import shutil
+
+    from peacewatch.platform.kube.images import _ASSETS, _pulsar_scripts
+
+    folder = tmp_path / "pulsar"
+    shutil.copytree(_ASSETS / "pulsar", folder)
+    scripts = sorted(p.name for p in folder.iterdir())
+    compileall.compile_dir(folder, quiet=1)  # as ./run does to the package
+    assert (folder / "__pycache__").is_dir()
+    assert [p.name for p in _pulsar_scripts(folder)] == scripts
