@@ -475,9 +475,9 @@ iptables: {{localhostNodePorts: false}}
 
     def _addons(self) -> str:
         """CoreDNS, and the default StorageClass with hostPath volumes under the node's folder."""
-        from importlib.resources import files
-
-        text = files("peacewatch.platform.kube").joinpath("addons.yaml").read_text()
+        # Beside this file, not importlib.resources: a fresh editable install makes this namespace
+        # package's path a MultiplexedPath with the finder's hook in it, which cannot be read.
+        text = (Path(__file__).parent / "addons.yaml").read_text()
         refs = image_refs(self.settings, self.kube)
         volumes = []
         for n in range(self.kube.volumes):

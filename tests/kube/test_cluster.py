@@ -57,12 +57,16 @@ ARTEFACTS = HERE.parents[1] / "build" / "test-artefacts"
 def node() -> Iterator[KubeNode]:
     assert upstream_charts() is not None
     settings = Settings()
-    proc = subprocess.run([PEACEWATCH, "kube", "up"], capture_output=True, text=True, check=False)
-    print(proc.stdout[-3000:])
-    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
-    yield KubeNode(settings, settings.kube, progress=print)
-    if not os.environ.get("PEACEWATCH_TEST_KEEP_CLUSTER"):
-        subprocess.run([PEACEWATCH, "kube", "down"], capture_output=True, check=False)
+    try:
+        proc = subprocess.run([PEACEWATCH, "kube", "up"], capture_output=True, text=True, check=False)
+        print(proc.stdout[-3000:])
+        assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+        yield KubeNode(settings, settings.kube, progress=print)
+    finally:
+        # Also when `up` failed: a node left running broke the local stack's Python function
+        # instances for the rest of the session (seen in CI: their health checks never passed).
+        if not os.environ.get("PEACEWATCH_TEST_KEEP_CLUSTER"):
+            subprocess.run([PEACEWATCH, "kube", "down"], capture_output=True, check=False)
 
 
 def secret(node: KubeNode, name: str, key: str) -> str:

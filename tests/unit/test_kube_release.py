@@ -44,6 +44,7 @@ def test_the_pulsar_image_takes_our_scripts_only_not_the_bytecode_beside_them(tm
 
     folder = tmp_path / "pulsar"
     shutil.copytree(_ASSETS / "pulsar", folder)
+    shutil.rmtree(folder / "__pycache__", ignore_errors=True)  # ./run may have made one already
     scripts = sorted(p.name for p in folder.iterdir())
     compileall.compile_dir(folder, quiet=1)  # as ./run does to the package
     assert (folder / "__pycache__").is_dir()
