@@ -11,6 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from peacewatch.platform.credentials import kit_dir
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.kube.build import ensure_coredns, ensure_kubernetes
 from peacewatch.platform.kube.images import ensure_images, image_refs
@@ -138,7 +139,7 @@ def _print_access(node: KubeNode, console: Console) -> None:
         console.print(f"  desk: kubectl -n {NAMESPACE} port-forward svc/{svc} {8765 + n}:80")
     # SQL as a force's analyst, from this machine: its kit from the Secret, MinIO through a
     # port-forward (19000: the local stack may hold 9000).
-    kit = node.settings.state_dir / "secrets" / "forces" / "FORCE" / "analyst"
+    kit = kit_dir(node.settings, "FORCE", "analyst")
     query = '"SELECT count(*) FROM reports"'
     console.print(
         f"  sql:  kubectl -n {NAMESPACE} port-forward svc/{RELEASE}-minio 19000:9000, then put "
