@@ -97,7 +97,9 @@ class AlertFunction(Function):  # type: ignore[misc]
         # Metrics are summed locally and recorded about once a second: a record_metric call
         # per report costs more than validating the report.
         self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
         self._flushed_at = time.monotonic()
+        self._context: Any = None
         # Cooldown: alerts persisted by this instance, and alerts in flight, by citizen.
         self._persisted: dict[str, float] = {}
         self._in_flight: dict[str, float] = {}
@@ -134,20 +136,29 @@ class AlertFunction(Function):  # type: ignore[misc]
 
     def _run_after(self) -> None:
         while True:
-            job = self._after.get()
+            try:
+                job = self._after.get(timeout=_METRICS_EVERY_S)
+            except queue.Empty:
+                self._flush_counts()  # when reports stop, the last second's counts still get out
+                continue
             try:
                 job()
             except Exception as exc:  # never let one job stop the others
                 self._log_line(f"after-persist step failed: {exc!r}", level="ERROR")
 
     def _count(self, context: Any, name: str, n: int = 1) -> None:
-        self._counts[name] += n
-        now = time.monotonic()
-        if now - self._flushed_at >= _METRICS_EVERY_S:
-            for key, value in self._counts.items():
-                context.record_metric(key, value)
-            self._counts.clear()
-            self._flushed_at = now
+        self._context = context
+        with self._counts_lock:
+            self._counts[name] += n
+        if time.monotonic() - self._flushed_at >= _METRICS_EVERY_S:
+            self._flush_counts()
+
+    def _flush_counts(self) -> None:
+        with self._counts_lock:
+            counts, self._counts = self._counts, Counter()
+            self._flushed_at = time.monotonic()
+        for key, value in counts.items():
+            self._context.record_metric(key, value)
 
     def _log_line(self, message: str, *, level: str = "WARNING") -> None:
         if self._log is not None:
@@ -236,7 +247,7 @@ class AlertFunction(Function):  # type: ignore[misc]
             extra = {"event_timestamp": event_ms} if event_ms >= 0 else {}  # unsigned: nothing before 1970
             self._alerts.send_async(
                 alert.to_json(),
-                lambda result, _mid, alert=alert: self._published(alert, result, outcome),
+                lambda result, _mid, alert=alert: self._published(context, alert, result, outcome, published),
                 partition_key=alert.citizen_id,
                 properties={
                     "alert_id": str(alert.alert_id),
@@ -246,10 +257,12 @@ class AlertFunction(Function):  # type: ignore[misc]
                 **extra,
             )
 
-    def _published(self, alert: Alert, result: Any, outcome: _Outcome) -> None:
+    def _published(self, context: Any, alert: Alert, result: Any, outcome: _Outcome, published: str) -> None:
         ok = result == pulsar.Result.Ok
         if ok:  # the officers' line, once the alert itself is stored
             self._log_line(format_alert_line(alert))
+            if published:  # report published -> alert stored, for the operators' dashboard (alerts are rare)
+                context.record_metric("alert_delay_ms", time.time() * 1000 - int(published))
         outcome(ok)
 
     def _after_persisted(

@@ -19,11 +19,15 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pulsar
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from peacewatch.functions.desk_feed import DeskFeed, desk_item
 from peacewatch.functions.desk_page import desk_page
@@ -37,8 +41,46 @@ log = logging.getLogger("peacewatch.functions.desk")
 _KEEPALIVE_S = 15.0  # a comment line now and then: proxies close idle streams
 
 
+class _DeskMetrics(Collector):
+    """The desk's figures, read when scraped: `peacewatch_desk_open_pages`, `..._alerts_read_total`,
+    `..._invalid_alerts_total`, `..._read_errors_total`, `..._last_alert_timestamp_seconds` and
+    `..._last_alert_age_seconds` (when the desk last read an alert), labelled by `tenant`."""
+
+    def __init__(self, desk: DeskServer) -> None:
+        self.desk = desk
+
+    def collect(self) -> Iterator[Metric]:
+        desk, label = self.desk, [self.desk.tenant]
+        pages = GaugeMetricFamily("peacewatch_desk_open_pages", "Pages open on the desk", labels=["tenant"])
+        pages.add_metric(label, desk.feed.pages)
+        yield pages
+        for name, text, value in (
+            ("alerts_read", "Alerts read from the force's alerts topic", desk.alerts_read),
+            ("invalid_alerts", "Alerts skipped as not meeting the contract", desk.invalid_alerts),
+            ("read_errors", "Times reading the alerts topic failed", desk.read_errors),
+        ):
+            family = CounterMetricFamily(f"peacewatch_desk_{name}", text, labels=["tenant"])
+            family.add_metric(label, value)
+            yield family
+        if desk.last_alert_at is not None:
+            stamp = GaugeMetricFamily(
+                "peacewatch_desk_last_alert_timestamp_seconds",
+                "When the desk last read an alert",
+                labels=["tenant"],
+            )
+            stamp.add_metric(label, desk.last_alert_at)
+            yield stamp
+            age = GaugeMetricFamily(
+                "peacewatch_desk_last_alert_age_seconds", "Seconds since the desk last read an alert",
+                labels=["tenant"],
+            )  # fmt: skip
+            age.add_metric(label, max(0.0, time.time() - desk.last_alert_at))
+            yield age
+
+
 class DeskServer:
-    """Serves `/` (the page), `/events` (the alerts, as server-sent events) and `/healthz`."""
+    """Serves `/` (the page), `/events` (the alerts, as server-sent events), `/healthz` and
+    `/metrics` (Prometheus)."""
 
     def __init__(
         self, client: pulsar.Client, *, tenant: str, host: str = "127.0.0.1", port: int = 8765,
@@ -55,6 +97,12 @@ class DeskServer:
         self._http.daemon_threads = True
         self._reader_thread = threading.Thread(target=self._read, name="desk-reader", daemon=True)
         self.read_error: BaseException | None = None
+        self.alerts_read = 0
+        self.invalid_alerts = 0
+        self.read_errors = 0
+        self.last_alert_at: float | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_DeskMetrics(self))
 
     @property
     def url(self) -> str:
@@ -78,6 +126,7 @@ class DeskServer:
             reader = self._client.create_reader(TenantTopics(self.tenant).alerts, pulsar.MessageId.earliest)
         except pulsar.PulsarException as exc:
             self.read_error = exc
+            self.read_errors += 1
             log.error("cannot read the alerts of %s: %s", self.tenant, exc)
             return
         try:
@@ -90,12 +139,16 @@ class DeskServer:
                 try:
                     alert = parse_alert_data(msg.data())
                 except InvalidReport as exc:  # the function writes valid alerts; say so if one is not
+                    self.invalid_alerts += 1
                     log.warning("skipped an alert that does not meet the contract: %s", exc)
                     continue
+                self.alerts_read += 1
+                self.last_alert_at = time.time()
                 self.feed.publish(desk_item(alert))
         except pulsar.PulsarException as exc:
             if not self._stop.is_set():
                 self.read_error = exc
+                self.read_errors += 1
                 log.error("reading the alerts of %s stopped: %s", self.tenant, exc)
         finally:
             with contextlib.suppress(pulsar.PulsarException):
@@ -117,6 +170,8 @@ class DeskServer:
                     self._send(200, "text/html; charset=utf-8", desk._page)
                 elif path == "/events":
                     self._events()
+                elif path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(desk.registry))
                 elif path == "/healthz":
                     if desk.read_error is None and desk._reader_thread.is_alive():
                         self._send(200, "text/plain", b"ok\n")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -66,9 +67,13 @@ class CommitConflict(PeacewatchError):
     plan was made on: plan again against the table as it is now."""
 
 
+# Freshness samples kept (a long-running sink must not grow a list forever: ~200 per commit).
+_FRESHNESS_SAMPLES = 100_000
+
+
 @dataclass
 class SinkStats:
-    """Counts of one sink process (display and benchmarks; the tables' commit threads share some)."""
+    """Counts of one table's sink, or of a whole sink process (`merged`): display, metrics, benchmarks."""
 
     received: int = 0
     written: int = 0
@@ -79,11 +84,35 @@ class SinkStats:
     retries: int = 0
     held_back: int = 0  # messages past a gap in their partition, left for the broker to redeliver
     redeliveries: int = 0  # redeliveries asked of the broker (a gap, or a quiet consumer)
-    freshness_ms: list[float] = field(default_factory=list)
+    freshness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_FRESHNESS_SAMPLES))
+    # Wall-clock seconds: the last commit that wrote rows, and how old its oldest row was then
+    # (commit time - publish time); the last batch settled (written, or found stored: acknowledged).
+    last_commit_at: float | None = None
+    last_commit_freshness_s: float | None = None
+    last_settled_at: float | None = None
 
     @property
     def invalid(self) -> int:
         return self.refused + self.unconvertible
+
+    @classmethod
+    def merged(cls, parts: list[SinkStats]) -> SinkStats:
+        """The sum of several (a process's tables); the newest of the times. The freshness
+        samples stay with each part (cheap enough to call in a loop)."""
+        out = cls()
+        for name in ("received", "written", "skipped_duplicates", "refused", "unconvertible", "commits",
+                     "retries", "held_back", "redeliveries"):  # fmt: skip
+            setattr(out, name, sum(getattr(p, name) for p in parts))
+        commits = [p for p in parts if p.last_commit_at is not None]
+        if commits:
+            newest = max(commits, key=lambda p: p.last_commit_at or 0.0)
+            out.last_commit_at, out.last_commit_freshness_s = (
+                newest.last_commit_at,
+                newest.last_commit_freshness_s,
+            )
+        settled = [p.last_settled_at for p in parts if p.last_settled_at is not None]
+        out.last_settled_at = max(settled) if settled else None
+        return out
 
 
 class Committer(Protocol[R, D, S]):
@@ -245,6 +274,7 @@ class BatchingSink(Generic[R, D, S]):
         finally:
             self.dead_letters.close()  # release the producer names: the partition may move to another sink
         self._acknowledge(batch, plan)
+        self.stats.last_settled_at = time.time()
         self.gaps.seen(plan)
         if plan.held:
             for part, gap in plan.held.items():

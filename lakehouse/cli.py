@@ -10,19 +10,24 @@ import sys
 import time
 
 import typer
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from peacewatch.lakehouse.backlog import subscription_backlog
 from peacewatch.lakehouse.batching import BatchPolicy
 from peacewatch.lakehouse.batching_sink import SinkStats
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.sink import DeltaSink, adopt_source
+from peacewatch.lakehouse.sink import SUBSCRIPTION, DeltaSink, adopt_source
+from peacewatch.lakehouse.sink_health import HealthOptions
+from peacewatch.lakehouse.sink_monitor import SinkMonitor, WorkerMetrics
 from peacewatch.lakehouse.upkeep import MIN_RETENTION_HOURS, check_retention, table_status
 from peacewatch.lakehouse.upkeep import maintain as maintain_table
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.credentials import MINIO_KITS
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.metrics_http import HealthCheck, MetricsServer
 from peacewatch.platform.reachability import require, require_unless_help
 from peacewatch.platform.resources import available_cpus, stop_with_parent
 from peacewatch.platform.settings import Settings
@@ -67,6 +72,17 @@ def run(
     processes: int = typer.Option(
         0, min=0, help="Sink processes sharing the force's partitions (0: one per CPU this command may use)"
     ),
+    metrics_port: int = typer.Option(
+        0,
+        min=0,
+        max=65535,
+        help="Serve /metrics and /healthz on this port (0: not served); with "
+        "several processes, process i also serves its own on PORT+i",
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="Address /metrics is served on (0.0.0.0 in a pod)"),
+    stall_after: float = typer.Option(
+        120.0, min=1.0, help="/healthz fails when messages wait and nothing was stored for this many seconds"
+    ),
     worker: bool = typer.Option(False, hidden=True, help="One of several processes: no live display"),
 ) -> None:
     """Run the Delta sink of a tenant until interrupted (SIGINT/SIGTERM commit the batch in hand).
@@ -77,8 +93,10 @@ def run(
     validate_tenant_name(tenant)
     processes = processes or available_cpus()
     if processes > 1:
-        _supervise(settings, tenant=tenant, name=name, processes=processes, options=[
-            "--max-rows", str(max_rows), "--max-age", str(max_age)])  # fmt: skip
+        options = ["--max-rows", str(max_rows), "--max-age", str(max_age), "--stall-after", str(stall_after),
+                   "--metrics-host", metrics_host]  # fmt: skip
+        _supervise(settings, tenant=tenant, name=name, processes=processes, metrics_port=metrics_port,
+                   metrics_host=metrics_host, options=options)  # fmt: skip
         return
     # As the force's lake kit: its sink role and MinIO user reach that force's topics and lake only.
     with kit_admin(settings, tenant=tenant, kit="lake") as admin:
@@ -96,9 +114,17 @@ def run(
     # the cyclic GC's frequent scans of the start-up heap cost ~20% of its throughput (measured).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    if not worker:
-        console.print(f"sink for {tenant} running (Ctrl-C to stop)")
+    monitor: SinkMonitor | None = None
+    server: MetricsServer | None = None
     try:
+        if metrics_port:
+            health = HealthOptions(stall_after_s=stall_after)
+            monitor = SinkMonitor(sink, admin=kit_admin(settings, tenant=tenant, kit="lake"),
+                                  subscription=SUBSCRIPTION, options=health)  # fmt: skip
+            server = _metrics_server(monitor.registry(), monitor.check, host=metrics_host, port=metrics_port)
+            monitor.start()
+        if not worker:
+            console.print(f"sink for {tenant} running (Ctrl-C to stop)")
         with Live(console=console, refresh_per_second=2, transient=worker) as live:
             last = 0.0
 
@@ -111,22 +137,49 @@ def run(
 
             stats = sink.run(until=refresh)
     finally:
+        if server is not None:
+            server.stop()
+        if monitor is not None:
+            monitor.close()
         sink.close()
         client.close()
     console.print(_stats_line(f"{tenant} ({name})" if worker else tenant, stats))
 
 
-def _supervise(settings: Settings, *, tenant: str, name: str, processes: int, options: list[str]) -> None:
+def _metrics_server(
+    registry: CollectorRegistry, health: HealthCheck, *, host: str, port: int
+) -> MetricsServer:
+    try:
+        return MetricsServer(registry=registry, health=health, host=host, port=port).start()
+    except OSError as exc:
+        raise PeacewatchError(
+            f"cannot serve /metrics on {host}:{port} ({exc.strerror}): choose another with --metrics-port"
+        ) from None
+
+
+def _supervise(
+    settings: Settings, *, tenant: str, name: str, processes: int, metrics_port: int, metrics_host: str,
+    options: list[str],
+) -> None:  # fmt: skip
     """Run `processes` sink processes (consumers NAME-1..N of the force's subscription) until
-    SIGINT/SIGTERM, which each of them gets; if one fails, the others are stopped too."""
+    SIGINT/SIGTERM, which each of them gets; if one fails, the others are stopped too. With a
+    metrics port, process i serves on PORT+i and this one on PORT: their metrics together, healthy
+    while all of them are."""
     env = {**os.environ, "PEACEWATCH_STATE_DIR": str(settings.state_dir)}
     names = [f"{name}-{i}" for i in range(1, processes + 1)]
+    ports = {n: metrics_port + i if metrics_port else 0 for i, n in enumerate(names, start=1)}
     children = {
         n: subprocess.Popen([sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant,
-                             "--name", n, "--processes", "1", "--worker", *options],
+                             "--name", n, "--processes", "1", "--worker", "--metrics-port", str(ports[n]),
+                             *options],
                             env=env, preexec_fn=stop_with_parent)
         for n in names
     }  # fmt: skip
+    if metrics_port:
+        workers = WorkerMetrics([f"http://127.0.0.1:{port}" for port in ports.values()])
+        MetricsServer(
+            registry=workers.registry(), health=workers.check, host=metrics_host, port=metrics_port
+        ).start()
     stopping = False
 
     def stop(*_: object) -> None:
@@ -170,24 +223,47 @@ def status(
     tenant: str | None = typer.Option(None, "--tenant", "-t"),
     kit: str = typer.Option("analyst", help="Read as this kit: analyst, or lake (a sink's own probe)"),
 ) -> None:
-    """Tables, versions, rows, files and freshness per tenant."""
+    """Tables, versions, rows, files, freshness and messages waiting for the sinks, per tenant."""
     settings: Settings = ctx.obj
     if kit not in MINIO_KITS:
         raise PeacewatchError(f"--kit {kit!r}: the lake is read as one of {', '.join(MINIO_KITS)}")
-    table = Table("tenant", "table", "version", "rows", "files", "size", "last commit", "lag")
+    table = Table("tenant", "table", "version", "rows", "files", "size", "last commit", "lag", "freshness",
+                  "waiting")  # fmt: skip
     for t in _tenants(settings, tenant):
+        waiting = _waiting(settings, t, kit=kit)
         for name in ("reports", "alerts"):
             st = table_status(lake_table(settings, tenant=t, name=name, kit=kit))  # type: ignore[arg-type]
+            behind = waiting.get(name)
             if not st.exists:
-                table.add_row(t, name, "-", "-", "-", "-", "not created yet", "-")
+                table.add_row(t, name, "-", "-", "-", "-", "not created yet", "-", "-", _count(behind))
                 continue
-            lag = st.lag_s
+            lag, fresh = st.lag_s, st.freshness_s
             table.add_row(
                 t, name, str(st.version), f"{st.rows:,}", str(st.files), f"{st.size_bytes / 1e6:.1f} MB",
                 st.last_commit.strftime("%Y-%m-%d %H:%M:%S") if st.last_commit else "-",
-                f"{lag:.0f}s" if lag is not None else "-",
+                f"{lag:.0f}s" if lag is not None else "-", f"{fresh:.1f}s" if fresh is not None else "-",
+                _count(behind),
             )  # fmt: skip
     console.print(table)
+
+
+def _count(n: int | None) -> str:
+    return f"{n:,}" if n is not None else "-"
+
+
+def _waiting(settings: Settings, tenant: str, *, kit: str) -> dict[str, int | None]:
+    """Each table's messages waiting for the sinks, as the broker counts them (the sinks' metric
+    `peacewatch_sink_backlog_messages`, summed); empty where the broker cannot be asked."""
+    topics = TenantTopics(tenant)
+    try:
+        admin = kit_admin(settings, tenant=tenant, kit="lake") if kit == "lake" else pulsar_admin(settings)
+        with admin:
+            return {
+                name: sum(p.backlog for p in subscription_backlog(admin, topic, subscription=SUBSCRIPTION))
+                for name, topic in (("reports", topics.reports), ("alerts", topics.alerts))
+            }
+    except (PeacewatchError, OSError):  # no broker, or no key to ask it with: the lake's figures still show
+        return {}
 
 
 @app.command()
@@ -225,6 +301,7 @@ def spark_server(
     ctx: typer.Context,
     tenant: str = typer.Option(..., "--tenant", "-t", help="The force whose lake this Spark reads"),
     port: int = typer.Option(15002, min=1, max=65535, help="Spark Connect port (one per force)"),
+    metrics_port: int = typer.Option(0, min=0, max=65535, help="Serve /metrics and /healthz here (0: not)"),
 ) -> None:
     """A warm Spark for one force (Spark Connect, its analyst keys only): `peacewatch sql --engine
     spark` and `analyze` use it instead of starting a JVM each time. Runs until Ctrl-C."""
@@ -239,6 +316,6 @@ def spark_server(
     console.print(
         f"Spark Connect for {tenant} on sc://127.0.0.1:{port}, log {log} (Ctrl-C to stop)", highlight=False
     )
-    code = serve(settings, tenant=tenant, port=port)
+    code = serve(settings, tenant=tenant, port=port, metrics_port=metrics_port)
     if code not in (0, 130, -2, 143, -15):
         raise PeacewatchError(f"the Spark server exited with status {code}: see {log}")

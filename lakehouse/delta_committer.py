@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from peacewatch.lakehouse.batching import CommitPlan
 from peacewatch.lakehouse.batching_sink import CommitConflict, SinkStats
-from peacewatch.lakehouse.lake import LakeTable
+from peacewatch.lakehouse.lake import OLDEST_PUBLISH_KEY, LakeTable
 from peacewatch.lakehouse.positions import identity_fingerprint, sink_app_id, source_app_id
 from peacewatch.lakehouse.rows import prepare, to_table
 from peacewatch.platform.dead_letters import DeadLetter
@@ -115,6 +115,7 @@ class DeltaCommitter:
         txns = [
             Transaction(app_id=sink_app_id(self.source_id, p), version=v) for p, v in plan.positions.items()
         ]
+        oldest_ms = min((r[1] for r in plan.rows), default=None)  # publish time of the batch's oldest row
         marker = source_app_id(self.topic)
         if snapshot is None or snapshot.transaction_version(marker) is None:
             txns.append(Transaction(app_id=marker, version=identity_fingerprint(self.source_id)))
@@ -134,6 +135,8 @@ class DeltaCommitter:
                         "peacewatch.sink": self.sink_name,
                         "peacewatch.source": self.source_id,
                         "peacewatch.positions": json.dumps(plan.positions),
+                        # Freshness (commit time - this), for `lake status` without a table scan.
+                        **({OLDEST_PUBLISH_KEY: str(oldest_ms)} if oldest_ms is not None else {}),
                     },
                 ),
                 # Sinks write and never delete: expired log files are the maintenance job's to clean.
@@ -143,6 +146,10 @@ class DeltaCommitter:
             )
         except CommitFailedError as exc:
             raise CommitConflict(f"{self.table.uri}: {exc}") from exc
-        now = time.time() * 1000
+        now_s = time.time()
+        now = now_s * 1000
         self.stats.freshness_ms.extend(now - r[1] for r in plan.rows[:: max(1, len(plan.rows) // 200)])
+        if oldest_ms is not None:
+            self.stats.last_commit_freshness_s = (now - oldest_ms) / 1000
+        self.stats.last_commit_at = now_s
         return int(data.num_rows)

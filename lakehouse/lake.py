@@ -11,12 +11,17 @@ from peacewatch.platform.topics import validate_tenant_name
 
 __all__ = [
     "LAKE_PREFIX",
+    "OLDEST_PUBLISH_KEY",
     "TABLES",
     "LakeTable",
     "S3Credentials",
     "TableName",
     "lake_table",
 ]
+
+# A sink's commit records the publish time (ms) of its oldest row under this key of its commit
+# info: freshness (commit time - publish time) is read from the log, never from a table scan.
+OLDEST_PUBLISH_KEY = "peacewatch.oldest-publish-ms"
 
 TableName = Literal["reports", "alerts"]
 TABLES: tuple[TableName, ...] = ("reports", "alerts")

@@ -170,7 +170,9 @@ class DeltaSink:
         `credentials` replace the force's lake kit (the platform's own runs, benchmarks)."""
         self.tenant = tenant
         self.name = name
-        self.stats = SinkStats()
+        self._stats = SinkStats()  # the process's own: received, redeliveries
+        self.table_stats: dict[TableName, SinkStats] = {}
+        self.topics: dict[TableName, str] = {}
         self._client = client
         self._subscription = subscription
         self._stop = threading.Event()
@@ -186,9 +188,11 @@ class DeltaSink:
             topic = topics.reports if table_name == "reports" else topics.alerts
             model = (models or {}).get(table_name, _MODELS[table_name])
             table = lake_table(settings, tenant=tenant, name=table_name, kit="lake", credentials=credentials)
+            stats = self.table_stats[table_name] = SinkStats()
+            self.topics[table_name] = topic
             committer = DeltaCommitter(
                 table=table, topic=topic, source_id=sources[table_name], model=model, sink_name=name,
-                stats=self.stats,
+                stats=stats,
             )  # fmt: skip
             sink: BatchingSink[Row, DeadLetter, Any] = BatchingSink(
                 committer=committer,
@@ -197,11 +201,27 @@ class DeltaSink:
                     client, topic=topics.dlq, stage=STAGE, source_id=sources[table_name]
                 ),
                 policy=policy,
-                stats=self.stats,
+                stats=stats,
                 transient=_transient,
                 name=f"{name}: {table.uri}",
             )
             self._feeds[topic] = _TopicFeed(model=model, sink=sink)
+
+    @property
+    def stats(self) -> SinkStats:
+        """The process's figures: its tables' summed, with what it received and redeliveries asked."""
+        merged = SinkStats.merged(list(self.table_stats.values()))
+        merged.received = self._stats.received
+        merged.redeliveries = self._stats.redeliveries
+        return merged
+
+    @property
+    def received(self) -> int:
+        return self._stats.received
+
+    @property
+    def redeliveries(self) -> int:
+        return self._stats.redeliveries
 
     def start(self) -> None:
         """Check each table follows its topic (before consuming anything), then subscribe."""
@@ -233,7 +253,7 @@ class DeltaSink:
             if time.monotonic() - self._last_redelivery < every_s:
                 return
             self._last_redelivery = time.monotonic()
-            self.stats.redeliveries += 1
+            self._stats.redeliveries += 1
         with contextlib.suppress(pulsar.PulsarException):  # the broker is away: its restart rewinds anyway
             self._native.redeliver_unacknowledged_messages()
 
@@ -273,7 +293,7 @@ class DeltaSink:
         try:
             while not self._stop.is_set() and not until():
                 messages = _receive(self._native)
-                self.stats.received += len(messages)
+                self._stats.received += len(messages)
                 if messages:
                     heard = time.monotonic()
                 elif time.monotonic() - heard >= _QUIET_REDELIVERY_S:

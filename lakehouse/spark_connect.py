@@ -15,15 +15,21 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pyspark
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from peacewatch.lakehouse.spark import session_conf
 from peacewatch.platform.credentials import read_kit_credentials, write_private
+from peacewatch.platform.metrics_http import MetricsServer
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 
@@ -68,14 +74,53 @@ def server_log(settings: Settings, tenant: str) -> Path:
     return settings.logs_dir / f"spark-connect-{tenant}.log"
 
 
-def serve(settings: Settings, *, tenant: str, port: int) -> int:
-    """Run the force's server in the foreground until it exits (Ctrl-C); its exit status."""
+class _ServerMetrics(Collector):
+    """`peacewatch_spark_server_up` (its Spark Connect port answers) and `..._start_time_seconds`."""
+
+    def __init__(self, *, tenant: str, port: int) -> None:
+        self.tenant, self.port, self.started = tenant, port, time.time()
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "peacewatch_spark_server_up", "1 while Spark Connect answers", labels=["tenant"]
+        )
+        up.add_metric([self.tenant], 1.0 if self.answers() else 0.0)
+        yield up
+        started = GaugeMetricFamily(
+            "peacewatch_spark_server_start_time_seconds", "When the server was started", labels=["tenant"]
+        )
+        started.add_metric([self.tenant], self.started)
+        yield started
+
+    def check(self) -> tuple[bool, str]:
+        ok = self.answers()
+        return ok, "ok" if ok else f"Spark Connect on port {self.port} does not answer (starting, or stuck)"
+
+
+def serve(settings: Settings, *, tenant: str, port: int, metrics_port: int = 0) -> int:
+    """Run the force's server in the foreground until it exits (Ctrl-C); its exit status. With
+    `metrics_port`, /metrics and /healthz (its Connect port answers) are served there."""
     args, conf = server_command(settings, tenant=tenant, port=port)
     properties = Path(args[2])
     write_private(properties, "".join(f"{k} {v}\n" for k, v in conf.items()).encode())
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     log = server_log(settings, tenant)
     log.parent.mkdir(parents=True, exist_ok=True)
+    metrics = _ServerMetrics(tenant=tenant, port=port)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics)
+    server = (
+        MetricsServer(registry=registry, health=metrics.check, port=metrics_port).start()
+        if metrics_port
+        else None
+    )
     with log.open("ab") as out:  # Spark's INFO lines, Ivy's resolution: there, not on the terminal
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     marker = _marker(settings, tenant)
@@ -91,6 +136,8 @@ def serve(settings: Settings, *, tenant: str, port: int) -> int:
             signal.signal(sig, handler)
         marker.unlink(missing_ok=True)
         properties.unlink(missing_ok=True)
+        if server is not None:
+            server.stop()
 
 
 def find_server(settings: Settings, tenant: str) -> ConnectServer | None:

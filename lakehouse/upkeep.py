@@ -9,7 +9,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from peacewatch.lakehouse.lake import LakeTable
+from peacewatch.lakehouse.lake import OLDEST_PUBLISH_KEY, LakeTable
 from peacewatch.platform.errors import RetentionTooShort
 
 __all__ = [
@@ -38,6 +38,8 @@ class TableStatus:
     files: int = 0
     size_bytes: int = 0
     last_commit: datetime | None = None
+    # The newest sink commit's oldest row: commit time - publish time (what the sink's metric says).
+    freshness_s: float | None = None
 
     @property
     def lag_s(self) -> float | None:
@@ -79,7 +81,17 @@ def table_status(table: LakeTable) -> TableStatus:
         files=len(adds.get("path", [])),
         size_bytes=int(sum(adds.get("size_bytes", []))),
         last_commit=datetime.fromtimestamp(ts / 1000, tz=UTC) if ts else None,
+        freshness_s=_freshness_s(dt),
     )
+
+
+def _freshness_s(dt: DeltaTable, *, look_back: int = 20) -> float | None:
+    """Of the newest commit a sink made among the last `look_back` (upkeep's commits carry none)."""
+    for commit in dt.history(look_back):
+        oldest = commit.get(OLDEST_PUBLISH_KEY)
+        if oldest is not None and commit.get("timestamp"):
+            return (int(commit["timestamp"]) - int(oldest)) / 1000
+    return None
 
 
 def check_retention(retention_hours: float, *, force: bool = False) -> None:

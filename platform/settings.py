@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     function_package: FunctionPackageSettings = Field(default_factory=FunctionPackageSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
     helm_version: str = Field(default="v3.22.0", description="helm CLI built with go install (chart tests)")
+    prometheus_version: str = Field(
+        default="v0.316.0",  # the module's version of Prometheus 3.x; the server, built with go install
+        description="Prometheus for the metrics test (github.com/prometheus/prometheus/cmd/prometheus)",
+    )
     bucket_prefix: str = Field(
         default="peacewatch-",
         pattern=r"^[a-z0-9][a-z0-9-]{0,20}$",

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.stack.install import ensure_helm
+from peacewatch.platform.stack.install import ensure_helm, ensure_prometheus
 from peacewatch.platform.stack.manager import ComponentStatus, Stack
 
 app = typer.Typer(help="The local stack: Apache Pulsar standalone (with functions worker) and MinIO.")
@@ -32,11 +32,16 @@ def _table(rows: list[ComponentStatus]) -> Table:
 def install(
     ctx: typer.Context,
     helm: bool = typer.Option(False, "--helm", help="Also build the helm CLI (for the chart's tests)"),
+    prometheus: bool = typer.Option(
+        False, "--prometheus", help="Also build Prometheus (for the metrics test)"
+    ),
 ) -> None:
     """Download and build the stack's components into the cache (no start)."""
     Stack(settings=ctx.obj, console=console).install()
     if helm:
         ensure_helm(ctx.obj, console=console)
+    if prometheus:
+        ensure_prometheus(ctx.obj, console=console)
 
 
 @app.command()

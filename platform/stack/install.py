@@ -155,6 +155,10 @@ def helm_binary(settings: Settings) -> Path:
     return settings.cache_dir / "bin" / f"helm-{settings.helm_version}"
 
 
+def prometheus_binary(settings: Settings) -> Path:
+    return settings.cache_dir / "bin" / f"prometheus-{settings.prometheus_version}"
+
+
 def go_install(settings: Settings, *, package: str, binary: Path, console: Console, note: str = "") -> Path:
     """`go install package` into the cache (module and build caches too, so it works offline after)."""
     if binary.exists():
@@ -191,3 +195,11 @@ def ensure_helm(settings: Settings, *, console: Console) -> Path:
     package = f"helm.sh/helm/v3/cmd/helm@{settings.helm_version}"
     return go_install(settings, package=package, binary=helm_binary(settings), console=console,
                        note=" (first time: ~3 min)")  # fmt: skip
+
+
+def ensure_prometheus(settings: Settings, *, console: Console) -> Path:
+    """A Prometheus server (the metrics test scrapes the stack with it), built from the Go module
+    proxy. Without the web UI's assets (they need node): its HTTP API is what the test queries."""
+    package = f"github.com/prometheus/prometheus/cmd/prometheus@{settings.prometheus_version}"
+    return go_install(settings, package=package, binary=prometheus_binary(settings), console=console,
+                       note=" (first time: ~10 min)")  # fmt: skip

@@ -6,6 +6,7 @@ Pulsar and MinIO charts) taken out; the values it hands them are checked as valu
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -145,7 +146,14 @@ def test_one_sink_per_force_with_that_forces_lake_kit_only(helm: str, chart: Pat
     assert "/var/lib/peacewatch/secrets/forces/north-precinct/lake" in mounts
     assert secrets_read(sinks["north-precinct"]) == {f"{PREFIX}-north-precinct-lake"}
     assert pod["automountServiceAccountToken"] is False
-    assert container["livenessProbe"]["exec"]["command"][-2:] == ["--kit", "lake"]
+    # Health from progress: a GET on the sink's own /healthz (no process spawned per probe).
+    args = container["args"]
+    assert args[args.index("--metrics-port") + 1] == "9464"
+    assert args[args.index("--metrics-host") + 1] == "0.0.0.0"
+    assert args[args.index("--stall-after") + 1] == "120"
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9464}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
 
 
 def test_one_alert_desk_per_force_as_its_officer_only(helm: str, chart: Path) -> None:
@@ -384,3 +392,38 @@ def test_production_values_spread_each_forces_sinks_and_drain_them_one_at_a_time
         assert selector["peacewatch/tenant"] == force
     # Off by default: a single node stays schedulable.
     assert not _by_kind(render(helm, chart), "PodDisruptionBudget")
+
+
+def test_operators_get_scrape_annotations_pod_scrapes_and_a_dashboard(helm: str, chart: Path) -> None:
+    docs = render(helm, chart, "-f", str(EXAMPLE))
+    for component, port in (("sink", "9464"), ("desk", "8765")):
+        for deployment in _per_force(docs, component).values():
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": port,
+                                   "prometheus.io/path": "/metrics"}  # fmt: skip
+    assert not [d for d in docs if d["kind"] in ("PodMonitor", "VMPodScrape")]  # no CRDs assumed
+    on = ("--set", "monitoring.podMonitor.enabled=true", "--set", "monitoring.dashboard.enabled=true")
+    docs = render(helm, chart, "-f", str(EXAMPLE), *on)
+    monitors = {d["metadata"]["name"]: d for d in _by_kind(docs, "PodMonitor")}
+    assert set(monitors) == {f"{PREFIX}-sink", f"{PREFIX}-desk"}
+    sink_pods = _per_force(docs, "sink")["north-precinct"]["spec"]["template"]["metadata"]["labels"]
+    assert monitors[f"{PREFIX}-sink"]["spec"]["selector"]["matchLabels"].items() <= sink_pods.items()
+    assert monitors[f"{PREFIX}-sink"]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    # With the Pulsar chart's own monitoring stack (VictoriaMetrics), its operator's kind.
+    vm = render(
+        helm, chart, "-f", str(EXAMPLE), *on, "--set", "pulsar.victoria-metrics-k8s-stack.enabled=true"
+    )
+    assert len(_by_kind(vm, "VMPodScrape")) == 2
+    assert "relabelConfigs" in _by_kind(vm, "VMPodScrape")[0]["spec"]["podMetricsEndpoints"][0]
+    (board,) = [d for d in _by_kind(docs, "ConfigMap") if d["metadata"]["name"] == f"{PREFIX}-dashboard"]
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(board["data"]["peacewatch.json"])
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    for metric in (
+        "peacewatch_sink_backlog_messages",
+        "peacewatch_sink_commit_freshness_seconds",
+        "peacewatch_sink_rows_written_total",
+        "peacewatch_sink_dead_letters_total",
+        "alert_delay_ms",
+    ):
+        assert any(metric in e for e in exprs), metric  # fmt: skip

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pulsar
 import pytest
 
@@ -97,11 +98,15 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     # The force's warm Spark: `sql --engine spark` goes to it; SIGTERM stops it and its marker.
     from peacewatch.lakehouse.spark_connect import find_server
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    port, metrics_port = ports
     server = subprocess.Popen(
-        [*cli, "lake", "spark-server", "-t", tenant, "--port", str(port)],
+        [*cli, "lake", "spark-server", "-t", tenant, "--port", str(port),
+         "--metrics-port", str(metrics_port)],
         env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -123,6 +128,10 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
         )  # fmt: skip
         assert json.loads(query.stdout.strip()) == json.loads(embedded.stdout.strip())
         assert "Starting Spark" not in query.stderr  # no JVM of its own: the server's
+        # What an operator's probe and Prometheus see of it.
+        assert httpx.get(f"http://127.0.0.1:{metrics_port}/healthz").text == "ok\n"
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert f'peacewatch_spark_server_up{{tenant="{tenant}"}} 1.0' in text
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)

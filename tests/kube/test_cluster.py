@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jwt
+import psutil
 import pulsar
 import pytest
 
@@ -160,6 +161,7 @@ def test_every_published_report_is_stored_exactly_once_through_pod_faults_and_an
         rollout(node, f"{PREFIX}-sink-{force}")
         rollout(node, f"{PREFIX}-simulator-{force}")
     north_sink = f"{PREFIX}-sink-north-precinct"
+    _freeze_a_sink_until_the_kubelet_restarts_it(node, "north-precinct")
     node.kubectl("-n", NAMESPACE, "delete", "pod", "-l", "app.kubernetes.io/component=sink", "--wait=false")
     time.sleep(20)
     node.kubectl("-n", NAMESPACE, "scale", f"deploy/{north_sink}", "--replicas=3")
@@ -229,6 +231,33 @@ def test_every_published_report_is_stored_exactly_once_through_pod_faults_and_an
             print(f"{force}: {len(published[force])} published, {rows} rows, {len(duplicated)} duplicated")
             assert not duplicated, list(duplicated.items())[:5]
             assert set(counts) == published[force]
+
+
+def _freeze_a_sink_until_the_kubelet_restarts_it(node: KubeNode, force: str) -> None:
+    """SIGSTOP the force's sink process from the host (a sink that stopped dead while reports
+    flow): its /healthz no longer answers, the liveness probe fails, the kubelet restarts it."""
+    pod = node.kubectl(
+        "-n", NAMESPACE, "get", "pods", "-l", f"app.kubernetes.io/component=sink,peacewatch/tenant={force}",
+        "-o", "jsonpath={.items[0].metadata.name}",
+    ).stdout.strip()  # fmt: skip
+
+    def restarts() -> int:
+        out = node.kubectl("-n", NAMESPACE, "get", "pod", pod, "-o",
+                           "jsonpath={.status.containerStatuses[0].restartCount}").stdout  # fmt: skip
+        return int(out or 0)
+
+    before = restarts()
+    (sink,) = [p for p in psutil.process_iter(["cmdline"]) if pod in (p.info["cmdline"] or []) and
+               "run" in (p.info["cmdline"] or [])]  # fmt: skip
+    sink.suspend()  # SIGSTOP
+    t0 = time.monotonic()
+    wait_until(f"{pod}: restarted by the kubelet", lambda: restarts() > before, seconds=600)
+    events = node.kubectl(
+        "-n", NAMESPACE, "get", "events", "--field-selector", f"involvedObject.name={pod}",
+        "-o", "jsonpath={.items[*].message}",
+    ).stdout  # fmt: skip
+    print(f"{pod}: frozen, restarted after {time.monotonic() - t0:.0f} s")
+    assert "Liveness probe failed" in events, events
 
 
 def _next_alert(url: str, token: str, force: str, *, seconds: float) -> float:

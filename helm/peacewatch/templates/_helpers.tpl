@@ -102,3 +102,15 @@ securityContext:
   allowPrivilegeEscalation: false
   capabilities: {drop: [ALL]}
 {{- end -}}
+
+{{/*
+Prometheus' scrape annotations on a pod template's metadata (monitoring.annotations).
+*/}}
+{{- define "peacewatch.scrapeAnnotations" -}}
+{{- if .root.Values.monitoring.annotations }}
+annotations:
+  prometheus.io/scrape: "true"
+  prometheus.io/port: {{ .port | quote }}
+  prometheus.io/path: /metrics
+{{- end }}
+{{- end }}

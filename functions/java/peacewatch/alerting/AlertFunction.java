@@ -13,6 +13,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -75,8 +76,14 @@ public class AlertFunction implements Function<byte[], Void> {
         t.setDaemon(true);
         return t;
     });
+    // Counts summed here and recorded once a second by this thread (a recordMetric per report
+    // costs more than the report), also when reports stop: the last second's counts get out.
     private final Map<String, AtomicLong> counts = new ConcurrentHashMap<>();
-    private volatile long flushedAt = System.currentTimeMillis();
+    private final ScheduledExecutorService metrics = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "alerting-metrics");
+        t.setDaemon(true);
+        return t;
+    });
 
     @Override
     public void initialize(Context context) throws Exception {
@@ -90,6 +97,13 @@ public class AlertFunction implements Function<byte[], Void> {
         String prefix = "persistent://" + tenant + "/" + context.getNamespace() + "/";
         dlqTopic = prefix + "reports-dlq";
         client = context.getPulsarClient();
+        metrics.scheduleAtFixedRate(() -> {
+            try {
+                flushCounts(context);
+            } catch (RuntimeException e) { // a failed run would cancel the ones after it
+                logLine("recording metrics failed: " + e, "ERROR");
+            }
+        }, METRICS_EVERY_MS, METRICS_EVERY_MS, TimeUnit.MILLISECONDS);
         alerts = client.newProducer(Schema.AUTO_PRODUCE_BYTES()) // declares (and checks) the topic's contract schema
                 .topic(prefix + "alerts")
                 .enableBatching(false) // an alert leaves at once
@@ -110,6 +124,7 @@ public class AlertFunction implements Function<byte[], Void> {
 
     @Override
     public void close() throws Exception {
+        metrics.shutdown();
         after.shutdown();
         for (Producer<byte[]> p : deadLetters.values()) {
             p.closeAsync();
@@ -150,11 +165,13 @@ public class AlertFunction implements Function<byte[], Void> {
 
     private void count(Context context, String name, long n) {
         counts.computeIfAbsent(name, k -> new AtomicLong()).addAndGet(n);
-        long now = System.currentTimeMillis();
-        if (now - flushedAt >= METRICS_EVERY_MS) {
-            flushedAt = now;
-            for (Map.Entry<String, AtomicLong> e : counts.entrySet()) {
-                context.recordMetric(e.getKey(), e.getValue().getAndSet(0));
+    }
+
+    private void flushCounts(Context context) {
+        for (Map.Entry<String, AtomicLong> e : counts.entrySet()) {
+            long n = e.getValue().getAndSet(0);
+            if (n > 0) {
+                context.recordMetric(e.getKey(), n);
             }
         }
     }
@@ -219,7 +236,8 @@ public class AlertFunction implements Function<byte[], Void> {
                 inFlight.put(a.citizenId(), a.ts().timestamp());
             }
         }
-        String published = record.getMessage().map(m -> Long.toString(m.getPublishTime())).orElse("");
+        long publishedMs = record.getMessage().map(Message::getPublishTime).orElse(0L);
+        String published = publishedMs > 0 ? Long.toString(publishedMs) : "";
         AtomicInteger left = new AtomicInteger(raised.size());
         AtomicBoolean ok = new AtomicBoolean(true);
         for (Alerts.Alert a : raised) {
@@ -238,6 +256,9 @@ public class AlertFunction implements Function<byte[], Void> {
             message.sendAsync().whenComplete((id, error) -> {
                 if (error == null) {
                     logLine(Alerts.logLine(a), "WARNING"); // the officers' line, once the alert is stored
+                    if (publishedMs > 0) { // report published -> alert stored, for the operators' dashboard
+                        context.recordMetric("alert_delay_ms", System.currentTimeMillis() - publishedMs);
+                    }
                 } else {
                     ok.set(false);
                 }
