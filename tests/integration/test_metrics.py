@@ -45,10 +45,12 @@ from peacewatch.simulator.publisher import Publisher, run_simulation
 
 from .alerting_helpers import publish, report
 from .conftest import cli_env, lake_rows, onboard, sources, wait_for_rows
+from .dashboard_render import render_dashboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "helm" / "peacewatch" / "dashboards" / "peacewatch.json"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artefacts"
 STALL_S = 5.0
 
 
@@ -180,6 +182,7 @@ def test_every_dashboard_query_answers_and_agrees_with_the_lake(
                             broker_token=superuser_token(settings))  # fmt: skip
     try:
         wait_until(lambda: all(prometheus.targets_up().values()), what="every target up")
+        started = time.time()
         client = pulsar_client(settings)
         valid, malformed = {}, {}
         for t, bad_rate in ((tenant, 0.02), (other, 0.0)):
@@ -231,7 +234,20 @@ def test_every_dashboard_query_answers_and_agrees_with_the_lake(
         exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
         empty = [e for e in exprs if not prometheus.query(e.replace("$tenant", tenant))]
         assert not empty, empty
+        render_dashboard(DASHBOARD, prometheus=f"http://127.0.0.1:{prometheus.port}", tenant=tenant,
+                         start=started, end=time.time(), out=ARTEFACTS / "dashboard.png")  # fmt: skip
         assert _healthz(sink_port) == (200, "ok")
+        # `lake status` shows the same: nothing waiting, the newest commit's freshness.
+        status = subprocess.run(
+            [sys.executable, "-m", "peacewatch.platform.cli", "lake", "status", "-t", tenant],
+            env={**cli_env(settings), "COLUMNS": "250"}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        (line,) = [row for row in status.stdout.splitlines() if " reports " in row]
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        assert cells[3] == f"{stored[tenant]:,}"  # rows
+        assert cells[-1] == "0"  # waiting
+        assert cells[-2].endswith("s")  # freshness, from the commit's own record
     finally:
         prometheus.close()
         _stop(*procs)
