@@ -21,11 +21,9 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pulsar
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -33,6 +31,7 @@ from peacewatch.functions.desk_feed import DeskFeed, desk_item
 from peacewatch.functions.desk_page import desk_page
 from peacewatch.platform.contract_data import parse_alert_data
 from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.metrics_http import EndpointHandler, EndpointServer, registry_of
 from peacewatch.platform.topics import TenantTopics
 
 __all__ = ["DeskServer"]
@@ -93,16 +92,15 @@ class DeskServer:
         self._since = since
         self._stop = threading.Event()
         self._page = desk_page(tenant)
-        self._http = ThreadingHTTPServer((host, port), self._handler())
-        self._http.daemon_threads = True
         self._reader_thread = threading.Thread(target=self._read, name="desk-reader", daemon=True)
         self.read_error: BaseException | None = None
         self.alerts_read = 0
         self.invalid_alerts = 0
         self.read_errors = 0
         self.last_alert_at: float | None = None
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_DeskMetrics(self))
+        self._http = EndpointServer(
+            (host, port), self._handler(), registry=registry_of(_DeskMetrics(self)), health=self._health
+        )
 
     @property
     def url(self) -> str:
@@ -155,38 +153,23 @@ class DeskServer:
                 reader.close()
 
     # -- serving ---------------------------------------------------------------------------------
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _health(self) -> tuple[bool, str]:
+        if self.read_error is None and self._reader_thread.is_alive():
+            return True, "ok"
+        return False, "not reading its alerts"
+
+    def _handler(self) -> type[EndpointHandler]:
         desk = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-                log.debug(format, *args)
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
+        class Handler(EndpointHandler):
+            def answer(self, path: str) -> bool:
                 if path == "/":
-                    self._send(200, "text/html; charset=utf-8", desk._page)
+                    self.send_body(200, "text/html; charset=utf-8", desk._page)
                 elif path == "/events":
                     self._events()
-                elif path == "/metrics":
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(desk.registry))
-                elif path == "/healthz":
-                    if desk.read_error is None and desk._reader_thread.is_alive():
-                        self._send(200, "text/plain", b"ok\n")
-                    else:
-                        self._send(503, "text/plain", b"not reading its alerts\n")
                 else:
-                    self._send(404, "text/plain", b"not found\n")
-
-            def _send(self, status: int, kind: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
+                    return super().answer(path)  # /metrics, /healthz
+                return True
 
             def _events(self) -> None:
                 self.send_response(200)

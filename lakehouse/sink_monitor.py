@@ -33,6 +33,7 @@ from peacewatch.lakehouse.backlog import PartitionBacklog, subscription_backlog
 from peacewatch.lakehouse.sink import DeltaSink
 from peacewatch.lakehouse.sink_health import Health, HealthOptions, StallWatch
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.metrics_http import registry_of
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 
 __all__ = ["SinkMonitor", "WorkerMetrics"]
@@ -76,10 +77,7 @@ class SinkMonitor(Collector):
         self._thread = threading.Thread(target=self._poll, name="sink-backlog", daemon=True)
 
     def registry(self) -> CollectorRegistry:
-        """A registry holding this monitor only (no process collectors: the runtime's are the pod's)."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(self)
-        return registry
+        return registry_of(self)
 
     def start(self) -> SinkMonitor:
         self._thread.start()
@@ -219,9 +217,7 @@ class WorkerMetrics(Collector):
         self._http = httpx.Client(timeout=timeout_s)
 
     def registry(self) -> CollectorRegistry:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(self)
-        return registry
+        return registry_of(self)
 
     def collect(self) -> Iterator[Metric]:
         families: dict[str, Metric] = {}

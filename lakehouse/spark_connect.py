@@ -23,13 +23,12 @@ from pathlib import Path
 
 import psutil
 import pyspark
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from peacewatch.lakehouse.spark import session_conf
 from peacewatch.platform.credentials import read_kit_credentials, write_private
-from peacewatch.platform.metrics_http import MetricsServer
+from peacewatch.platform.metrics_http import MetricsServer, registry_of
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import validate_tenant_name
 
@@ -114,13 +113,9 @@ def serve(settings: Settings, *, tenant: str, port: int, metrics_port: int = 0) 
     log = server_log(settings, tenant)
     log.parent.mkdir(parents=True, exist_ok=True)
     metrics = _ServerMetrics(tenant=tenant, port=port)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics)
-    server = (
-        MetricsServer(registry=registry, health=metrics.check, port=metrics_port).start()
-        if metrics_port
-        else None
-    )
+    server = None
+    if metrics_port:
+        server = MetricsServer(registry=registry_of(metrics), health=metrics.check, port=metrics_port).start()
     with log.open("ab") as out:  # Spark's INFO lines, Ivy's resolution: there, not on the terminal
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     marker = _marker(settings, tenant)

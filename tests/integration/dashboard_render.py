@@ -36,7 +36,7 @@ def render_dashboard(
                     label = target["legendFormat"]
                     for key, value in series["metric"].items():
                         label = label.replace("{{" + key + "}}", value)
-                    ax.plot(xs, ys, label=label.replace(tenant, "force"))
+                    ax.plot(xs, ys, marker=".", markersize=3, label=label.replace(tenant, "force"))
             ax.set_title(panel["title"], fontsize=9)
             ax.set_xlabel("seconds", fontsize=8)
             ax.tick_params(labelsize=8)

@@ -30,7 +30,7 @@ import yaml
 from deltalake import DeltaTable
 from rich.console import Console
 
-from peacewatch.functions.deploy import ALERT_FUNCTION_NAME, NAMESPACE
+from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.lakehouse.sink import SUBSCRIPTION, DeltaSink
 from peacewatch.lakehouse.sink_health import HealthOptions
@@ -40,6 +40,7 @@ from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin, pul
 from peacewatch.platform.metrics_http import MetricsServer
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_prometheus
+from peacewatch.platform.topics import NAMESPACE
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 
@@ -185,11 +186,12 @@ def test_every_dashboard_query_answers_and_agrees_with_the_lake(
         started = time.time()
         client = pulsar_client(settings)
         valid, malformed = {}, {}
-        for t, bad_rate in ((tenant, 0.02), (other, 0.0)):
+        # The other force's backlog at once; the watched force's at 40 reports/s for 30 s (rates to see).
+        for t, bad_rate, speed in ((other, 0.0, None), (tenant, 0.02, 60.0)):
             publisher = Publisher(client, tenants=[t], bad_rate=bad_rate, seed=5, keep_ids=True)
             stats = run_simulation(
                 publisher, config=SimulationConfig(drones=40, seed=8, flaky_drones=0), tenants=[t],
-                start=datetime.now(UTC), minutes=15,
+                start=datetime.now(UTC), minutes=30, speed=speed,
             )  # fmt: skip
             publisher.close()
             valid[t], malformed[t] = len(stats.report_ids[t]), stats.malformed
@@ -280,7 +282,7 @@ def test_a_frozen_consumer_turns_healthz_red_while_another_force_stays_green(
                           poll_s=1.0)  # fmt: skip
     server = MetricsServer(registry=monitor.registry(), health=monitor.check, port=port).start()
     monitor.start()
-    runner = threading.Thread(target=sink.run, daemon=True)
+    runner = threading.Thread(target=lambda: sink.run(until=until), daemon=True)
     runner.start()
     producer_client = pulsar_client(settings)
     try:
@@ -292,7 +294,13 @@ def test_a_frozen_consumer_turns_healthz_red_while_another_force_stays_green(
         time.sleep(1)  # the loop is parked in until()
         later = [report(("c-2", 80), drone=f"d-{i}") for i in range(37)]
         publish(producer_client, tenant, [(r.drone_id, r.to_json()) for r in later])  # one entry each
-        wait_until(lambda: _healthz(port)[0] == 503, what="red", timeout_s=120)
+        try:
+            wait_until(lambda: _healthz(port)[0] == 503, what="red", timeout_s=120)
+        except AssertionError:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            raise AssertionError(
+                f"never red: {_healthz(port)}; {[x for x in text.splitlines() if 'backlog' in x]}"
+            ) from None
         _, why = _healthz(port)
         assert why.startswith("reports: 37 messages waiting and nothing stored for ")
         assert float(why.rsplit(" ", 1)[1].rstrip("s")) >= STALL_S
