@@ -2,13 +2,14 @@
 with and without `--metrics-port`, scraped every second (harder than Prometheus' usual 15-30 s)
 and probed on /healthz as the chart's kubelet does, in one run on the real local stack.
 
-The machine is noisy, so the two configurations alternate (without, with, with, without) on four
-forces holding the same backlog, and each figure is the mean of its two drains. The floor beside
-them is a plain consumer (receive, touch, acknowledge) on a fifth copy.
+The machine is noisy (two drains of one configuration differ by several per cent), so the two
+configurations alternate (without, with, with, without, without, with) on six forces holding the
+same backlog, and each figure is the median of its three drains. The floor beside them is a plain
+consumer (receive, touch, acknowledge) on a seventh copy.
 
 Writes bench/results/sink_metrics_cost.json (keys reports_per_s_without_metrics,
 reports_per_s_with_metrics, cost_pct, plain_consumer_reports_per_s) and a short table.
-Usage: python -m bench.sink_metrics_cost [--reports 300000]
+Usage: python -m bench.sink_metrics_cost [--reports 500000]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pulsar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -93,14 +96,54 @@ def drain(settings: Settings, tenant: str, expected: int, *, metrics: bool) -> d
             "scrapes": scrapes}  # fmt: skip
 
 
+def scrape_cpu(tenant: str, *, seconds: float = 20.0, per_s: int = 20) -> dict[str, Any]:
+    """CPU a scrape costs the sink, measured where the noise cannot hide it: an idle `lake run`
+    (its force drained) for `seconds` unscraped, then scraped `per_s` times a second; the
+    process's CPU time (psutil) per scrape is the difference over the scrapes."""
+    port = _free_port()
+    command = [PEACEWATCH, "lake", "run", "-t", tenant, "--name", "bench-idle", "--processes", "1",
+               "--metrics-port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink = psutil.Process(proc.pid)
+    with httpx.Client(timeout=5) as http:
+        while True:
+            try:
+                http.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        time.sleep(5)  # settled
+
+        def cpu() -> float:
+            times = sink.cpu_times()
+            return float(times.user + times.system)
+
+        start = cpu()
+        time.sleep(seconds)
+        idle = cpu() - start
+        start, scrapes, t0 = cpu(), 0, time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            http.get(f"http://127.0.0.1:{port}/metrics")
+            scrapes += 1
+            time.sleep(1 / per_s)
+        scraped = cpu() - start
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    per_scrape_ms = 1000 * (scraped - idle) / scrapes
+    return {"idle_cpu_s": round(idle, 3), "scraped_cpu_s": round(scraped, 3), "scrapes": scrapes,
+            "cpu_ms_per_scrape": round(per_scrape_ms, 3),
+            "core_pct_at_1s_interval": round(per_scrape_ms / 10, 3)}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reports", type=int, default=300_000)
+    parser.add_argument("--reports", type=int, default=500_000)
     args = parser.parse_args()
     settings = Settings()
     Stack(settings=settings, console=console).up()
     run = uuid.uuid4().hex[:5]
-    forces = [f"bench-cost{i}-{run}" for i in range(4)]
+    order = (False, True, True, False, False, True)
+    forces = [f"bench-cost{i}-{run}" for i in range(len(order))]
     floor_force = f"bench-costf-{run}"
     for t in (*forces, floor_force):
         _onboard(settings, t)
@@ -118,12 +161,15 @@ def main() -> None:
     floor = plain_consumer(settings, floor_force, "bench-floor", sent[floor_force])
     console.print(f"plain consumer (floor): {floor['per_s']:,} messages/s")
     runs = []
-    for force, metrics in zip(forces, (False, True, True, False), strict=True):
+    for force, metrics in zip(forces, order, strict=True):
         result = drain(settings, force, sent[force], metrics=metrics)
         console.print(f"  {'with' if metrics else 'without'} /metrics: {result['per_s']:,} reports/s")
         runs.append(result)
-    without = sum(r["per_s"] for r in runs if not r["metrics"]) / 2
-    with_metrics = sum(r["per_s"] for r in runs if r["metrics"]) / 2
+    cpu = scrape_cpu(forces[0])
+    console.print(f"  one scrape: {cpu['cpu_ms_per_scrape']} ms of the sink's CPU")
+    without = statistics.median(r["per_s"] for r in runs if not r["metrics"])
+    with_metrics = statistics.median(r["per_s"] for r in runs if r["metrics"])
+    spread = {m: [r["per_s"] for r in runs if r["metrics"] == m] for m in (False, True)}
     data = {
         "benchmark": "sink_metrics_cost",
         "machine": machine(),
@@ -134,14 +180,23 @@ def main() -> None:
         "cost_pct": round(100 * (without - with_metrics) / without, 1),
         "plain_consumer_reports_per_s": floor["per_s"],
         "scrape_interval_s": 1.0,
+        "spread_pct_without": round(100 * (max(spread[False]) - min(spread[False])) / without, 1),
+        "spread_pct_with": round(100 * (max(spread[True]) - min(spread[True])) / with_metrics, 1),
         "runs": runs,
+        "scrape_cpu": cpu,
+        "scrape_cpu_ms": cpu["cpu_ms_per_scrape"],
+        "scrape_core_pct_at_1s": cpu["core_pct_at_1s_interval"],
         "target_cost_pct": 2.0,
     }
     table = (
         "| lake run --processes 1 | reports/s |\n| --- | --- |\n"
-        f"| without /metrics (mean of 2) | {data['reports_per_s_without_metrics']:,} |\n"
-        f"| with /metrics scraped every 1 s (mean of 2) | {data['reports_per_s_with_metrics']:,} |\n"
+        f"| without /metrics (median of 3; spread {data['spread_pct_without']} %) | "
+        f"{data['reports_per_s_without_metrics']:,} |\n"
+        f"| with /metrics scraped every 1 s (median of 3; spread {data['spread_pct_with']} %) | "
+        f"{data['reports_per_s_with_metrics']:,} |\n"
         f"| cost | {data['cost_pct']} % (target < 2 %) |\n"
+        f"| one scrape, the sink's CPU (idle sink, 20 scrapes/s) | {cpu['cpu_ms_per_scrape']} ms "
+        f"({cpu['core_pct_at_1s_interval']} % of a core at one scrape a second) |\n"
         f"| floor: plain consumer | {floor['per_s']:,} messages/s |\n"
     )
     write_results("sink_metrics_cost", data, table)
