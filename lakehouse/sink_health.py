@@ -52,9 +52,6 @@ class StallWatch:
         if backlog == 0 or (backlog is not None and unknown_before):
             self._since[table] = max(self._since[table], at)
 
-    def backlog(self, table: str) -> int | None:
-        return self._backlog[table]
-
     def health(self, *, settled_at: Mapping[str, float | None], now: float) -> Health:
         """`settled_at`: each table's last settled batch (None: none yet)."""
         reasons = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -116,6 +117,13 @@ def sink_process(
          "--max-age", str(max_age), "--max-rows", str(max_rows), "--processes", "1"],
         env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log.open("ab"),
     )  # fmt: skip
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def lake_rows(settings: Settings, tenant: str) -> int:

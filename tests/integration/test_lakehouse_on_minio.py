@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from peacewatch.platform.stack.manager import Stack
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 
-from .conftest import cli_env, lake_rows, onboard, sources, wait_for_rows
+from .conftest import cli_env, free_port, lake_rows, onboard, sources, wait_for_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -98,12 +97,7 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     # The force's warm Spark: `sql --engine spark` goes to it; SIGTERM stops it and its marker.
     from peacewatch.lakehouse.spark_connect import find_server
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    port, metrics_port = ports
+    port, metrics_port = free_port(), free_port()
     server = subprocess.Popen(
         [*cli, "lake", "spark-server", "-t", tenant, "--port", str(port),
          "--metrics-port", str(metrics_port)],

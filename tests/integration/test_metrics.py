@@ -11,7 +11,6 @@ the sinks' and the desk's /metrics and the functions worker's (the broker's /met
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -45,7 +44,7 @@ from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
 
 from .alerting_helpers import publish, report
-from .conftest import cli_env, lake_rows, onboard, sources, wait_for_rows
+from .conftest import cli_env, free_port, lake_rows, onboard, sources, wait_for_rows
 from .dashboard_render import render_dashboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -64,19 +63,13 @@ def wait_until(ok: Any, *, what: str, timeout_s: float = 180.0) -> None:
         time.sleep(0.5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Prometheus:
     """A Prometheus server scraping `targets` every second, queried through its HTTP API."""
 
     def __init__(
         self, settings: Settings, workdir: Path, targets: dict[str, str], *, broker_token: str
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         jobs = [
             {"job_name": job, "scrape_interval": "1s", "static_configs": [{"targets": [target]}]}
             for job, target in targets.items()
@@ -169,7 +162,7 @@ def test_every_dashboard_query_answers_and_agrees_with_the_lake(
     tenant, other = forces
     logs = settings.logs_dir
     logs.mkdir(parents=True, exist_ok=True)
-    sink_port, other_port, desk_port = _free_port(), _free_port(), _free_port()
+    sink_port, other_port, desk_port = free_port(), free_port(), free_port()
     procs = [
         _run(settings, "lake", "run", "-t", tenant, "--name", "sink-a", "--processes", "1", "--max-age", "1",
              "--metrics-port", str(sink_port), log=logs / f"test-metrics-{tenant}.log"),
@@ -262,7 +255,7 @@ def test_a_frozen_consumer_turns_healthz_red_while_another_force_stays_green(
     tenant = f"ops-{uuid.uuid4().hex[:6]}-frozen"
     with pulsar_admin(settings) as admin:
         onboard(settings, admin, tenant, partitions=2)
-    other_port, port = _free_port(), _free_port()
+    other_port, port = free_port(), free_port()
     green = _run(settings, "lake", "run", "-t", other, "--name", "sink-b", "--processes", "1",
                  "--stall-after", str(STALL_S), "--metrics-port", str(other_port),
                  log=settings.logs_dir / f"test-frozen-{other}.log")  # fmt: skip

@@ -35,7 +35,7 @@ from peacewatch.platform.stack.minio import offload_credentials
 from peacewatch.platform.stack.process import ManagedProcess
 from peacewatch.platform.topics import TenantTopics
 
-from .conftest import cli_env, onboard
+from .conftest import cli_env, free_port, onboard
 
 pytestmark = pytest.mark.integration
 
@@ -225,20 +225,14 @@ def test_the_analyst_identity_reads_but_cannot_delete_or_overwrite(
 # -- 6. the local stack ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _scratch_settings(tmp_path: Path, **pulsar_ports: int) -> Settings:
-    ports = {name: _free_port() for name in
+    ports = {name: free_port() for name in
              ("broker_port", "web_port", "bookie_port", "zookeeper_port", "stream_storage_port")}  # fmt: skip
     ports.update(pulsar_ports)
     return Settings(
         state_dir=tmp_path / "state",
         pulsar=PulsarSettings(**ports),
-        minio=MinioSettings(port=_free_port(), console_port=_free_port()),
+        minio=MinioSettings(port=free_port(), console_port=free_port()),
     )
 
 
