@@ -104,3 +104,13 @@ def test_a_process_figures_are_its_tables_summed_with_the_newest_times(parts: li
     times = [t for _, t in parts if t is not None]
     assert merged.last_commit_at == (max(times) if times else None)
     assert merged.last_settled_at == (max(times) if times else None)
+
+
+def test_a_long_running_sink_keeps_a_bounded_number_of_freshness_samples() -> None:
+    # ~200 samples a commit, a commit a second: a list grew by hundreds of MB a day in a pod.
+    stats = SinkStats()
+    limit = stats.freshness_ms.maxlen
+    assert limit is not None
+    stats.freshness_ms.extend(float(i) for i in range(limit + 5_000))
+    assert len(stats.freshness_ms) == limit
+    assert stats.freshness_ms[-1] == float(limit + 4_999)  # the newest kept
