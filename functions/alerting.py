@@ -17,9 +17,11 @@ acknowledged, so the report comes back. Alert ids are deterministic, so a redeli
 the same ids rather than inventing alerts.
 
 Cooldown: the state (BookKeeper table service) holds each citizen's last persisted alert time
-and is written only after that alert is persisted. Suppressing is decided from what this
-instance knows (alerts it persisted or has in flight); letting an alert through is always
-checked against the state, so another instance's alert is seen.
+and is written only after that alert is persisted, off the report's path but before its
+acknowledgement. Suppressing is decided from what this instance knows (alerts it persisted or
+has in flight); letting an alert through is checked against the state - answered from the
+instance's mirror of it while the function runs a single instance (functions/cooldown_cache.py),
+read from the store otherwise, so another instance's alert is seen.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import pulsar
 from pulsar import Function
 
 from peacewatch.functions.alert_log import format_alert_line, log_line
+from peacewatch.functions.cooldown_cache import CooldownCache
 from peacewatch.functions.decision import AlertConfig, bad_citizens, decide
 from peacewatch.platform.contract import Alert
 from peacewatch.platform.contract_data import ReportData, parse_report_data
@@ -100,10 +103,8 @@ class AlertFunction(Function):  # type: ignore[misc]
         self._counts_lock = threading.Lock()
         self._flushed_at = time.monotonic()
         self._context: Any = None
-        # Cooldown: alerts persisted by this instance, and alerts in flight, by citizen.
-        self._persisted: dict[str, float] = {}
-        self._in_flight: dict[str, float] = {}
-        self._lock = threading.Lock()
+        # Cooldown: what this instance knows of citizens' alerts (set up with the config).
+        self._cooldown = CooldownCache(sole_writer=False)
         # State writes and acks after persistence run here, off the client's I/O threads.
         self._after: queue.Queue[Callable[[], None]] = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -129,6 +130,7 @@ class AlertFunction(Function):  # type: ignore[misc]
         self._dlq = DeadLetterQueue(
             client, topic=f"{namespace}/reports-dlq", stage=STAGE, source_id=config.source_id or "unknown"
         )
+        self._cooldown = CooldownCache(sole_writer=_instances(context) == 1)
         self._worker = threading.Thread(target=self._run_after, name="alerting-after-persist", daemon=True)
         self._worker.start()
         self._config = config
@@ -205,28 +207,22 @@ class AlertFunction(Function):  # type: ignore[misc]
             return lambda _cid: None
         event_ts = report["ts"].timestamp()
 
-        def last(citizen_id: str) -> float | None:
-            with self._lock:
-                known = [
-                    t
-                    for t in (self._persisted.get(citizen_id), self._in_flight.get(citizen_id))
-                    if t is not None
-                ]
-            # An alert this instance persisted or has in flight inside the window: suppress.
-            for ts in known:
-                if abs(event_ts - ts) < config.cooldown_s:
-                    return ts
-            # Letting one through: the state may know of another instance's alert. A read error
-            # propagates: the runtime redelivers the report, nothing is lost.
+        def read(citizen_id: str) -> float | None:
+            self._count(context, "cooldown_state_reads")
             return _read_ts(context.get_state(COOLDOWN_STATE_PREFIX + citizen_id))
+
+        def last(citizen_id: str) -> float | None:
+            # A read error propagates: the runtime redelivers the report, nothing is lost.
+            return self._cooldown.last_alert_ts(
+                citizen_id, event_ts=event_ts, cooldown_s=config.cooldown_s, read=read
+            )
 
         return last
 
     def _raise(self, context: Any, alerts: list[Alert], *, msg_id: Any, topic: str, cooldown: bool) -> None:
         if cooldown:
-            with self._lock:
-                for alert in alerts:
-                    self._in_flight[alert.citizen_id] = alert.ts.timestamp()
+            for alert in alerts:
+                self._cooldown.sending(alert.citizen_id, alert.ts.timestamp())
 
         def persisted(ok: bool) -> None:
             if not ok:
@@ -271,9 +267,11 @@ class AlertFunction(Function):  # type: ignore[misc]
         if cooldown:
             for alert in alerts:
                 value = repr(alert.ts.timestamp())  # the state client takes str and encodes it itself
+                written = False
                 for attempt in range(_STATE_WRITE_ATTEMPTS):
                     try:
                         context.put_state(COOLDOWN_STATE_PREFIX + alert.citizen_id, value)
+                        written = True
                         break
                     except Exception as exc:
                         if attempt == _STATE_WRITE_ATTEMPTS - 1:
@@ -282,19 +280,13 @@ class AlertFunction(Function):  # type: ignore[misc]
                                 f"cooldown state write failed ({exc!r}) for {alert.alert_id}", level="ERROR"
                             )
                         time.sleep(0.2 * (attempt + 1))
-            with self._lock:
-                for alert in alerts:
-                    self._persisted[alert.citizen_id] = max(
-                        alert.ts.timestamp(), self._persisted.get(alert.citizen_id, float("-inf"))
-                    )
+                self._cooldown.persisted(alert.citizen_id, alert.ts.timestamp(), written=written)
             self._forget(alerts)
         context.ack(msg_id, topic)
 
     def _forget(self, alerts: list[Alert]) -> None:
-        with self._lock:
-            for alert in alerts:
-                if self._in_flight.get(alert.citizen_id) == alert.ts.timestamp():
-                    del self._in_flight[alert.citizen_id]
+        for alert in alerts:
+            self._cooldown.forget(alert.citizen_id, alert.ts.timestamp())
 
     def _dead_letter(self, context: Any, data: bytes, *, reason: str, msg_id: Any, topic: str) -> None:
         self._count(context, "invalid")
@@ -311,6 +303,15 @@ class AlertFunction(Function):  # type: ignore[misc]
             self._dlq.send(letter, on_done=done)
         except pulsar.PulsarException:
             _nack(context, msg_id, topic)  # no DLQ producer right now: the report comes back later
+
+
+def _instances(context: Any) -> int:
+    """How many instances the function runs (0: unknown). The Python context has no accessor for
+    it; the instance's config carries the function's details."""
+    try:
+        return int(context.instance_config.function_details.parallelism)
+    except (AttributeError, TypeError, ValueError):
+        return 0
 
 
 def _report_published_ms(context: Any) -> str:

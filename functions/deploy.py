@@ -45,6 +45,9 @@ class FunctionSpec(BaseModel):
     subscription_name: str | None = None
     subscription_position: Literal["Latest", "Earliest"] = "Latest"
     cpu: float | None = None
+    runtime_flags: str | None = Field(
+        default=None, description="Put on the instance's command line before its main class (JVM options)"
+    )
 
     def function_config(self, *, package: Path) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -74,6 +77,8 @@ class FunctionSpec(BaseModel):
             config["subName"] = self.subscription_name
         if self.cpu:
             config["resources"] = {"cpu": self.cpu}
+        if self.runtime_flags:
+            config["runtimeFlags"] = self.runtime_flags
         return config
 
 

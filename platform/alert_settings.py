@@ -6,14 +6,16 @@ chart's values schema (checked by a test) all take their bounds from here.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 __all__ = [
     "COOLDOWN_MAX_S",
+    "DEFAULT_ALERT_RUNTIME",
     "PARALLELISM_MAX",
     "THRESHOLD_MAX",
+    "AlertRuntime",
     "CooldownSeconds",
     "Parallelism",
     "Threshold",
@@ -36,3 +38,8 @@ CooldownSeconds = Annotated[
     ),
 ]
 Parallelism = Annotated[int, Field(ge=1, le=PARALLELISM_MAX, description="Alert function instances")]
+# Which implementation of the alert function runs: functions/alerting.py or functions/java (same
+# contract, test vectors, topics and state). A new force gets the one bench/alert_latency.py
+# shows keeping up with the fleet's peak.
+AlertRuntime = Literal["python", "java"]
+DEFAULT_ALERT_RUNTIME: AlertRuntime = "java"

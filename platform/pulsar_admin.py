@@ -207,6 +207,10 @@ class PulsarAdmin:
         )  # fmt: skip
         return resp.status_code != 409
 
+    def skip_all(self, topic: str, subscription: str) -> None:
+        """Acknowledge everything the subscription has not consumed (all partitions)."""
+        self._request("POST", f"/admin/v2/{_topic_path(topic)}/subscription/{subscription}/skip_all")
+
     def topic_properties(self, topic: str) -> dict[str, str]:
         """User properties of a topic (for a partitioned topic: of the topic as a whole)."""
         return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/properties") or {})

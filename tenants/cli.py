@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
-from peacewatch.platform.alert_settings import COOLDOWN_MAX_S, THRESHOLD_MAX
+from peacewatch.platform.alert_settings import COOLDOWN_MAX_S, DEFAULT_ALERT_RUNTIME, THRESHOLD_MAX
 from peacewatch.platform.auth import PERSON_LIFETIMES, mint_token, role_name, secret_key, token_expiry
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import read_kit_credentials
@@ -126,7 +126,8 @@ def add(
         0.0, min=0, max=COOLDOWN_MAX_S, help="Seconds between alerts per citizen (0 = off)"
     ),
     alert_runtime: str = typer.Option(
-        "python", help="The alert function's implementation: python or java (Pulsar's Java runtime)"
+        DEFAULT_ALERT_RUNTIME,
+        help="The alert function's implementation: java (Pulsar's Java runtime) or python",
     ),
 ) -> None:
     """Onboard a force with default policies (use `apply FILE` for a full spec). Idempotent."""

@@ -19,7 +19,13 @@ from deltalake import DeltaTable
 from pydantic import BaseModel
 from rich.console import Console
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, AlertRuntime, deploy_alerting
+from peacewatch.functions.alert_deploy import (
+    ALERT_FUNCTION_NAME,
+    DEFAULT_ALERT_RUNTIME,
+    JAVA_INSTANCE_FLAGS,
+    AlertRuntime,
+    deploy_alerting,
+)
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.lake import TABLES, lake_table
@@ -413,6 +419,7 @@ def _function_step(
         "userConfig": fn.get("userConfig"), "parallelism": fn.get("parallelism"),
         "retainOrdering": fn.get("retainOrdering"), "logTopic": fn.get("logTopic"),
         "runtime": str(fn.get("runtime", "PYTHON")).lower(),
+        "runtimeFlags": fn.get("runtimeFlags") or None,
         # A renewed alerting token reaches the instances only through a redeploy.
         "token": "current" if token_current else "renewed",
     }  # fmt: skip
@@ -430,6 +437,7 @@ def _function_step(
         "retainOrdering": True,
         "logTopic": None,
         "runtime": a.runtime,
+        "runtimeFlags": JAVA_INSTANCE_FLAGS if a.runtime == "java" else None,
         "token": "current",
     }
     # The worker refuses to change a function's runtime in place: a switch is a new registration
@@ -447,7 +455,7 @@ def _function_step(
 
 def _deploy_as_alerting(
     settings: Settings, tenant: str, parallelism: int, console: Console | None, config: AlertConfig,
-    *, reregister: bool = False, runtime: AlertRuntime = "python",
+    *, reregister: bool = False, runtime: AlertRuntime = DEFAULT_ALERT_RUNTIME,
 ) -> None:  # fmt: skip
     # Deployed with the force's alerting token, not the platform's: the worker hands the
     # deployer's token to the function's instances, which then hold that role's rights only.

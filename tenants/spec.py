@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from peacewatch.functions.decision import AlertConfig
-from peacewatch.platform.alert_settings import CooldownSeconds, Parallelism, Threshold
+from peacewatch.platform.alert_settings import DEFAULT_ALERT_RUNTIME, CooldownSeconds, Parallelism, Threshold
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.topics import validate_tenant_name
 
@@ -43,8 +43,9 @@ class AlertingSpec(_Spec):
     cooldown_s: CooldownSeconds = 0.0
     parallelism: Parallelism = 1
     runtime: Literal["python", "java"] = Field(
-        default="python",
-        description="Which implementation of the alert function runs (same contract and topics)",
+        default=DEFAULT_ALERT_RUNTIME,
+        description="Which implementation of the alert function runs (same contract and topics); "
+        "java by default: the one that keeps up with the fleet's peak (bench/alert_latency.py)",
     )
 
     def function_config(self, *, source_id: str | None = None) -> AlertConfig:

@@ -161,6 +161,58 @@ def test_cooldown_gives_one_alert_per_window(client: pulsar.Client, forces: dict
     assert [a.report_id for a in alerts] == [first.report_id, after_window.report_id]
 
 
+def _instance_pids(tenant: str) -> list[int]:
+    """The tenant's alert function instances (the local process runtime's children)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if tenant in cmd and ("python_instance_main.py" in cmd or "JavaInstanceMain" in cmd):
+            found.append(proc.pid)
+    return found
+
+
+def test_cooldown_holds_across_a_killed_instance_and_a_redelivery(
+    client: pulsar.Client, forces: dict[str, AlertConfig]
+) -> None:
+    """The cooldown's cache lives in the instance: after kill -9 the new instance must read the
+    state store, and a report delivered again (same id, as a redelivery reaches the function) must
+    get the answer the store gives - not a second alert."""
+    import os
+    import signal
+
+    tenant = list(forces)[2]
+    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+
+    def mine() -> list[str]:
+        return [a.report_id for a in _alerts(client, tenant, expected=0) if a.citizen_id == "c-restart"]
+
+    first = report(("c-restart", 3), drone="d-1", ts=t0)
+    publish(client, tenant, [(first.drone_id, first.to_json())])
+    deadline = time.monotonic() + 60
+    while not mine() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert mine() == [first.report_id]
+    old = _instance_pids(tenant)  # the instance (the Python runtime's may show as a parent and a child)
+    assert old
+    for pid in old:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (set(_instance_pids(tenant)) - set(old)):
+        time.sleep(1)
+    assert set(_instance_pids(tenant)) - set(old), "the worker did not restart the killed instance"
+    inside = report(("c-restart", 4), drone="d-2", ts=t0 + timedelta(seconds=30))
+    after_window = report(("c-restart", 5), drone="d-3", ts=t0 + timedelta(seconds=700))
+    publish(client, tenant, [(inside.drone_id, inside.to_json()), (first.drone_id, first.to_json())])
+    publish(client, tenant, [(after_window.drone_id, after_window.to_json())])
+    deadline = time.monotonic() + 90  # the new instance may still be starting
+    while len(mine()) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(3)  # anything more would have come by now
+    assert mine() == [first.report_id, after_window.report_id]
+
+
 def test_redeploy_with_a_new_threshold_takes_effect(
     client: pulsar.Client,
     forces: dict[str, AlertConfig],
@@ -224,8 +276,10 @@ def test_a_force_switches_runtime_and_the_other_implementation_resumes(
     """python -> java by `tenants apply`: a new registration (the worker will not change a runtime in
     place); the Java instance resumes from the `alerting` subscription - no report alerted twice."""
     tenant = f"al-{uuid.uuid4().hex[:6]}-switch"
-    onboard(settings, admin, tenant, partitions=2, with_function=True, alerting=AlertingSpec(threshold=20))
+    python = AlertingSpec(threshold=20, runtime="python")
+    onboard(settings, admin, tenant, partitions=2, with_function=True, alerting=python)
     try:
+        assert admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)["runtime"] == "PYTHON"  # type: ignore[index]
         before = report(("c-before", 5))
         publish(client, tenant, [(before.drone_id, before.to_json())])
         assert [a.report_id for a in _alerts(client, tenant, expected=1)] == [before.report_id]

@@ -200,3 +200,21 @@ def test_the_function_package_imports_without_peacewatch_installed(tmp_path) -> 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert proc.stdout.strip().startswith(str(src)), proc.stdout
+
+
+def test_a_new_force_gets_the_java_function_with_the_measured_jvm_options() -> None:
+    from pathlib import Path
+
+    from peacewatch.functions.alert_deploy import JAVA_INSTANCE_FLAGS, alert_function_spec
+    from peacewatch.tenants.spec import TenantSpec
+
+    spec = TenantSpec(name="north", display_name="North")
+    assert spec.alerting.runtime == "java"
+    java = alert_function_spec("north", config=spec.alerting.function_config()).function_config(
+        package=Path("alerting.jar")
+    )
+    assert java["runtime"] == "JAVA"
+    assert java["runtimeFlags"] == JAVA_INSTANCE_FLAGS
+    assert "-Xmx" not in JAVA_INSTANCE_FLAGS  # the worker's own -Xmx comes later and would win
+    python = alert_function_spec("north", config=AlertConfig(threshold=20), runtime="python")
+    assert "runtimeFlags" not in python.function_config(package=Path("alerting.zip"))

@@ -67,9 +67,8 @@ public class AlertFunction implements Function<byte[], Void> {
     private Producer<byte[]> alerts;
     private Producer<byte[]> log;
     private final Map<String, Producer<byte[]>> deadLetters = new ConcurrentHashMap<>();
-    // Cooldown: alerts this instance persisted, and alerts in flight, by citizen (event seconds).
-    private final Map<String, Double> persisted = new ConcurrentHashMap<>();
-    private final Map<String, Double> inFlight = new ConcurrentHashMap<>();
+    // Cooldown: what this instance knows of citizens' alerts (event seconds); set up in initialize.
+    private CooldownCache known = new CooldownCache(false, CooldownCache.DEFAULT_CAPACITY);
     // State writes after persistence: off the client's I/O threads.
     private final ExecutorService after = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "alerting-after-persist");
@@ -97,6 +96,7 @@ public class AlertFunction implements Function<byte[], Void> {
         String prefix = "persistent://" + tenant + "/" + context.getNamespace() + "/";
         dlqTopic = prefix + "reports-dlq";
         client = context.getPulsarClient();
+        known = new CooldownCache(context.getNumInstances() == 1, CooldownCache.DEFAULT_CAPACITY);
         metrics.scheduleAtFixedRate(() -> {
             try {
                 flushCounts(context);
@@ -206,13 +206,11 @@ public class AlertFunction implements Function<byte[], Void> {
     }
 
     private Double lastAlertTs(Context context, String citizenId, double eventTs) {
-        // An alert this instance persisted or has in flight inside the window: suppress.
-        for (Double known : new Double[] {persisted.get(citizenId), inFlight.get(citizenId)}) {
-            if (known != null && Math.abs(eventTs - known) < cooldownS) {
-                return known;
-            }
-        }
-        // Letting one through: the state may know of another instance's alert.
+        return known.lastAlertTs(citizenId, eventTs, cooldownS, key -> readState(context, key));
+    }
+
+    private Double readState(Context context, String citizenId) {
+        count(context, "cooldown_state_reads", 1);
         ByteBuffer value;
         try {
             value = context.getState(COOLDOWN_STATE_PREFIX + citizenId);
@@ -233,7 +231,7 @@ public class AlertFunction implements Function<byte[], Void> {
         boolean cooldown = cooldownS > 0;
         if (cooldown) {
             for (Alerts.Alert a : raised) {
-                inFlight.put(a.citizenId(), a.ts().timestamp());
+                known.sending(a.citizenId(), a.ts().timestamp());
             }
         }
         long publishedMs = record.getMessage().map(Message::getPublishTime).orElse(0L);
@@ -284,39 +282,40 @@ public class AlertFunction implements Function<byte[], Void> {
         }
         after.execute(() -> {
             for (Alerts.Alert a : raised) {
-                writeState(context, a);
-                persisted.merge(a.citizenId(), a.ts().timestamp(), Math::max);
+                known.persisted(a.citizenId(), a.ts().timestamp(), writeState(context, a));
             }
             forget(raised);
             record.ack();
         });
     }
 
-    private void writeState(Context context, Alerts.Alert a) {
+    /** Whether the store now holds this alert's time. */
+    private boolean writeState(Context context, Alerts.Alert a) {
         ByteBuffer value = ByteBuffer.wrap(Double.toString(a.ts().timestamp()).getBytes(StandardCharsets.UTF_8));
         for (int attempt = 1; attempt <= STATE_WRITE_ATTEMPTS; attempt++) {
             try {
                 context.putState(COOLDOWN_STATE_PREFIX + a.citizenId(), value.duplicate());
-                return;
+                return true;
             } catch (RuntimeException e) {
                 if (attempt == STATE_WRITE_ATTEMPTS) {
                     // The alert is stored: acknowledge anyway, at worst a repeat alert later.
                     logLine("cooldown state write failed (" + e + ") for " + a.alertId(), "ERROR");
-                    return;
+                    return false;
                 }
                 try {
                     Thread.sleep(200L * attempt);
                 } catch (InterruptedException stop) {
                     Thread.currentThread().interrupt();
-                    return;
+                    return false;
                 }
             }
         }
+        return false;
     }
 
     private void forget(List<Alerts.Alert> raised) {
         for (Alerts.Alert a : raised) {
-            inFlight.remove(a.citizenId(), a.ts().timestamp());
+            known.forget(a.citizenId(), a.ts().timestamp());
         }
     }
 
