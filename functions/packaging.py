@@ -4,6 +4,7 @@ whose Python has pulsar-client - not only on ours."""
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import importlib.util
 import subprocess
@@ -16,24 +17,12 @@ from rich.console import Console
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.settings import Settings
 
-__all__ = ["ALERTING_MODULES", "build_function_zip"]
+__all__ = ["ALERTING_ENTRIES", "build_function_zip", "import_closure"]
 
-# The alert function and what it imports from peacewatch; nothing else ships.
-ALERTING_MODULES = (
-    "peacewatch.platform.alert_settings",
-    "peacewatch.platform.contract",
-    "peacewatch.platform.contract_data",
-    "peacewatch.platform.contract_tree",
-    "peacewatch.platform.dead_letters",
-    "peacewatch.platform.errors",
-    "peacewatch.platform.positions",
-    "peacewatch.platform.schema_registry",
-    "peacewatch.functions",
-    "peacewatch.functions.decision",
-    "peacewatch.functions.alert_log",
-    "peacewatch.functions.alerting",
-    "peacewatch.functions.raw_bytes",
-)
+# The alert function and its input serde (the instance loads both by class name); what ships is
+# them and their imports within peacewatch (`import_closure`), nothing else - computed, because a
+# hand-kept list missed a module once and only an interpreter without peacewatch showed it.
+ALERTING_ENTRIES = ("peacewatch.functions.alerting", "peacewatch.functions.raw_bytes")
 ALERTING_DEPENDENCIES = (
     "pydantic",
     "pydantic-core",
@@ -51,6 +40,54 @@ def _source_file(module: str) -> tuple[str, Path]:
     origin = Path(spec.origin)
     arcname = module.replace(".", "/") + ("/__init__.py" if origin.name == "__init__.py" else ".py")
     return arcname, origin
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _peacewatch_imports(module: str, origin: Path) -> set[str]:
+    """The peacewatch modules a source file imports, at any depth of its body (lazy imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(origin.read_text(), filename=str(origin))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("peacewatch."))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            if node.level:  # relative: resolve against this module's package
+                package = module if origin.name == "__init__.py" else module.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}"
+            if not base.startswith("peacewatch."):
+                continue
+            found.add(base)
+            # `from package import module` names a module, not an attribute
+            found.update(f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}"))
+    return found
+
+
+def import_closure(*entries: str) -> tuple[str, ...]:
+    """The `entries` and every peacewatch module it reaches by import, with the regular packages
+    (an __init__.py) on the way; namespace packages (platform/) have no file to ship."""
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        _, origin = _source_file(module)
+        todo.extend(_peacewatch_imports(module, origin) - seen)
+        parent = module.rpartition(".")[0]
+        if parent != "peacewatch" and parent not in seen:
+            spec = importlib.util.find_spec(parent)
+            if spec is not None and spec.origin is not None:
+                todo.append(parent)
+    return tuple(sorted(seen))
 
 
 def _target(settings: Settings) -> tuple[str, list[str]]:
@@ -95,7 +132,7 @@ def build_function_zip(
     settings: Settings,
     *,
     name: str = "alerting",
-    modules: tuple[str, ...] = ALERTING_MODULES,
+    entries: tuple[str, ...] = ALERTING_ENTRIES,
     dependencies: tuple[str, ...] = ALERTING_DEPENDENCIES,
     console: Console | None = None,
 ) -> Path:
@@ -114,7 +151,7 @@ def build_function_zip(
     # instance's interpreter has peacewatch installed - the local stack - a mismatch goes unseen.)
     root = target.stem
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for module in modules:
+        for module in import_closure(*entries):
             arcname, origin = _source_file(module)
             zf.write(origin, f"{root}/src/{arcname}")
         for wheel in wheels:

@@ -178,24 +178,35 @@ def test_function_package_is_self_contained(tmp_path) -> None:  # type: ignore[n
 
 
 def test_the_function_package_imports_without_peacewatch_installed(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The package's src alone must import the function, as in an instance whose interpreter lacks
-    peacewatch (Kubernetes). `python -S` skips the .pth of our editable install; the dependencies
-    come from site-packages on PYTHONPATH. (A module missing from ALERTING_MODULES was found so.)"""
+    """The package's src alone must load the classes the deployed Python function names (function
+    and input serde), as in an instance whose interpreter lacks peacewatch (Kubernetes). `python -S`
+    skips the .pth of our editable install; the dependencies come from site-packages on PYTHONPATH.
+    (A module missing from the former hand-kept list, cooldown_cache, failed here.)"""
     import subprocess
     import sys
     import sysconfig
 
     from rich.console import Console
 
+    from peacewatch.functions.alert_deploy import alert_function_spec
     from peacewatch.functions.packaging import build_function_zip
     from peacewatch.platform.settings import Settings
 
+    spec = alert_function_spec("north", config=AlertConfig(), runtime="python")
+    classes = [spec.class_name, spec.input_serde]
     package = build_function_zip(Settings(state_dir=tmp_path / "state"), console=Console(quiet=True))
     zipfile.ZipFile(package).extractall(tmp_path)
     src = tmp_path / package.stem / "src"
     path = f"{src}:{sysconfig.get_paths()['purelib']}"
+    load = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    module, _, cls = name.rpartition('.')\n"
+        "    getattr(importlib.import_module(module), cls)\n"
+        "print(importlib.import_module('peacewatch.functions.alerting').__file__)"
+    )
     proc = subprocess.run(
-        [sys.executable, "-S", "-c", "import peacewatch.functions.alerting as a; print(a.__file__)"],
+        [sys.executable, "-S", "-c", load, *classes],
         capture_output=True, text=True, env={"PYTHONPATH": path}, check=False, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-1500:]
