@@ -12,9 +12,6 @@ Writes bench/results/alert_jvm_flags.json (+ .md). Usage: python bench/alert_jvm
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 from bench._common import machine, write_results
@@ -24,16 +21,15 @@ from bench.alert_latency import (
     WARMUP_RATE,
     _apply,
     _drain,
-    _payload_file,
     alert_path,
     console,
     floor,
+    prepare,
 )
 from peacewatch.functions.alert_deploy import JAVA_INSTANCE_FLAGS, deploy_alerting
 from peacewatch.functions.decision import AlertConfig
 from peacewatch.platform.clients import kit_admin
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.stack.manager import Stack
 
 # "" = no runtimeFlags: the JVM's defaults.
 CANDIDATES = {"jvm defaults": "", "shipped": JAVA_INSTANCE_FLAGS}
@@ -55,12 +51,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000)
     parser.add_argument("--window", type=float, default=20.0)
     args = parser.parse_args()
-    settings = Settings()
-    Stack(settings=settings, console=console).up()
-    payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
-    _payload_file(payloads)
+    settings, payloads, epoch = prepare()
     _apply(settings, cooldown_s=0.0, parallelism=1, runtime="java")
-    epoch = 2100 + 100 * (int(time.time()) % 70)
     passes = 0
     rounds: list[dict[str, Any]] = []
     for i in range(args.rounds):

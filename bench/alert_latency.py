@@ -324,6 +324,8 @@ def alert_path(settings: Settings, rate: int, window: float, payloads: Path, *, 
     latency = percentiles(delays)
     return {
         "achieved_rate": round(achieved),
+        "measured_from_ms": measured_from,
+        "measured_to_ms": measured_to,
         "alerts": latency["n"],
         "p50": latency["p50"],
         "p99": latency["p99"],
@@ -402,6 +404,18 @@ def _summary(runs: list[dict[str, Any]], runtime: str, rate: int) -> dict[str, A
     return out
 
 
+def prepare() -> tuple[Settings, Path, int]:
+    """The stack up, the payload file written, and this invocation's first event year: its
+    reports' times start in a century of their own, so the cooldown state of earlier invocations
+    never suppresses them."""
+    settings = Settings()
+    Stack(settings=settings, console=console).up()
+    payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
+    bad = _payload_file(payloads)
+    console.print(f"payloads: {payloads} (50,000 reports, {bad} with a bad score)")
+    return settings, payloads, 2100 + 100 * (int(time.time()) % 70)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--window", type=float, default=20.0, help="measured seconds per rate and path")
@@ -411,15 +425,7 @@ def main() -> None:
     parser.add_argument("--cooldown-s", type=float, default=300.0, help="the cooldown-on runs' window")
     parser.add_argument("--runtimes", nargs="*", default=["java", "python"], choices=["python", "java"])
     args = parser.parse_args()
-    settings = Settings()
-    Stack(settings=settings, console=console).up()
-    payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
-    bad = _payload_file(payloads)
-    console.print(f"payloads: {payloads} (50,000 reports, {bad} with a bad score)")
-
-    # Event times of this invocation's reports start in a century of their own: the cooldown
-    # state of earlier invocations never suppresses them.
-    epoch = 2100 + 100 * (int(time.time()) % 70)
+    settings, payloads, epoch = prepare()
     passes = 0
     runs: list[dict[str, Any]] = []
     for run in range(args.runs):

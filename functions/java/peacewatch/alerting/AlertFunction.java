@@ -294,7 +294,10 @@ public class AlertFunction implements Function<byte[], Void> {
         ByteBuffer value = ByteBuffer.wrap(Double.toString(a.ts().timestamp()).getBytes(StandardCharsets.UTF_8));
         for (int attempt = 1; attempt <= STATE_WRITE_ATTEMPTS; attempt++) {
             try {
+                long started = System.nanoTime();
                 context.putState(COOLDOWN_STATE_PREFIX + a.citizenId(), value.duplicate());
+                // What the acknowledgement waits for per alert (bench/alert_cooldown_cost.py).
+                context.recordMetric("cooldown_state_write_ms", (System.nanoTime() - started) / 1e6);
                 return true;
             } catch (RuntimeException e) {
                 if (attempt == STATE_WRITE_ATTEMPTS) {
