@@ -25,14 +25,15 @@ COPY tenants tenants
 COPY functions functions
 COPY simulator simulator
 COPY lakehouse lakehouse
+COPY cli cli
 RUN python -m venv "$VIRTUAL_ENV" \
     && pip install --no-cache-dir . \
     # Resolve Spark's Delta and S3A jars at build time, so pods start without Maven Central.
     && python -c "from peacewatch.platform.settings import Settings; \
-from peacewatch.lakehouse.spark import spark_session; spark_session(Settings()).stop()" \
+from peacewatch.lakehouse.query.spark import spark_session; spark_session(Settings()).stop()" \
     # ... and the alert function's package, so the onboarding Job needs no package index.
     && python -c "from peacewatch.platform.settings import Settings; \
-from peacewatch.functions.packaging import build_function_zip; build_function_zip(Settings())" \
+from peacewatch.functions.deploy.packaging import build_function_zip; build_function_zip(Settings())" \
     && chmod -R a+rX /opt/peacewatch
 
 RUN useradd --uid 10001 --create-home peacewatch

@@ -26,8 +26,9 @@ from bench.alert_latency import (
     floor,
     prepare,
 )
-from peacewatch.functions.alert_deploy import JAVA_INSTANCE_FLAGS, deploy_alerting
-from peacewatch.functions.decision import AlertConfig
+from peacewatch.cli.output import RichProgress
+from peacewatch.functions.deploy.alerting import JAVA_INSTANCE_FLAGS, deploy_alerting
+from peacewatch.functions.runtime.decision import AlertConfig
 from peacewatch.platform.clients import kit_admin
 from peacewatch.platform.settings import Settings
 
@@ -39,7 +40,7 @@ def _deploy(settings: Settings, flags: str) -> None:
     with kit_admin(settings, tenant=TENANT, kit="alerting") as as_force:
         deploy_alerting(
             settings, as_force, tenant=TENANT, config=AlertConfig(threshold=20), runtime="java",
-            runtime_flags=flags, console=console,
+            runtime_flags=flags, progress=RichProgress(console),
             # A new registration: an update would keep the previous runtimeFlags where none are given.
             reregister=True,
         )  # fmt: skip

@@ -43,8 +43,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench._common import machine, percentiles, write_results
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
-from peacewatch.functions.alerting import REPORT_PUBLISHED_PROPERTY
+from peacewatch.cli.output import RichProgress
+from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
+from peacewatch.functions.runtime.alerting import REPORT_PUBLISHED_PROPERTY
 from peacewatch.platform.alert_settings import DEFAULT_ALERT_RUNTIME
 from peacewatch.platform.auth import superuser_token
 from peacewatch.platform.clients import kit_client, pulsar_admin
@@ -350,7 +351,7 @@ def _apply(settings: Settings, *, cooldown_s: float, parallelism: int, runtime: 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(spec, f)
     subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "tenants", "apply", f.name], check=True,
+        [sys.executable, "-m", "peacewatch.cli.app", "tenants", "apply", f.name], check=True,
         env={**os.environ, "PEACEWATCH_STATE_DIR": str(settings.state_dir)},
     )  # fmt: skip
     os.unlink(f.name)
@@ -409,7 +410,7 @@ def prepare() -> tuple[Settings, Path, int]:
     reports' times start in a century of their own, so the cooldown state of earlier invocations
     never suppresses them."""
     settings = Settings()
-    Stack(settings=settings, console=console).up()
+    Stack(settings=settings, progress=RichProgress(console)).up()
     payloads = Path(tempfile.gettempdir()) / "peacewatch-bench-reports.jsonl"
     bad = _payload_file(payloads)
     console.print(f"payloads: {payloads} (50,000 reports, {bad} with a bad score)")

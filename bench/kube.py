@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, machine, percentiles, write_results
 from bench.alert_latency import _achieved, _interval_latency
-from peacewatch.platform.kube.cli import NAMESPACE, RELEASE
+from peacewatch.cli.kube import NAMESPACE, RELEASE
 from peacewatch.platform.kube.images import image_refs
 from peacewatch.platform.kube.node import KubeNode
 from peacewatch.platform.settings import Settings

@@ -24,11 +24,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench._common import RESULTS, machine, write_results
-from peacewatch.lakehouse.catalog import register_tenant
-from peacewatch.lakehouse.history import write_history
+from peacewatch.cli.output import RichProgress
+from peacewatch.lakehouse.ingest.history import write_history
 from peacewatch.lakehouse.lake import LakeTable, lake_table
-from peacewatch.lakehouse.questions import QUESTIONS, AnalysisParams
-from peacewatch.lakehouse.spark import spark_session
+from peacewatch.lakehouse.query.catalog import register_tenant
+from peacewatch.lakehouse.query.questions import QUESTIONS, AnalysisParams
+from peacewatch.lakehouse.query.spark import spark_session
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.stack.minio import minio_client
@@ -79,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     settings = Settings()
-    Stack(settings=settings, console=console).up()
+    Stack(settings=settings, progress=RichProgress(console)).up()
     table = lake_table(settings, tenant=TENANT, name="reports")
     s3 = minio_client(settings)
     if not s3.bucket_exists(settings.tenant_bucket(TENANT)):

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, write_results
 from bench.sink_throughput import _onboard, _publish, _rows, _wait_function, plain_consumer
+from peacewatch.cli.output import RichProgress
 from peacewatch.platform.clients import pulsar_client
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=500_000)
     args = parser.parse_args()
     settings = Settings()
-    Stack(settings=settings, console=console).up()
+    Stack(settings=settings, progress=RichProgress(console)).up()
     run = uuid.uuid4().hex[:5]
     order = (False, True, True, False, False, True)
     forces = [f"bench-cost{i}-{run}" for i in range(len(order))]

@@ -45,17 +45,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench._common import machine, percentiles, write_results
+from peacewatch.cli.output import RichProgress
+from peacewatch.lakehouse.access import LakeAccess
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.credentials import read_kit_credentials
 from peacewatch.platform.resources import available_cpus
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.steps import apply_steps
 from peacewatch.platform.topics import TenantTopics
 from peacewatch.simulator.config import SimulationConfig
 from peacewatch.simulator.publisher import Publisher, run_simulation
-from peacewatch.tenants.lake_access import LakeAccess
-from peacewatch.tenants.onboarding import apply_steps, plan_steps
+from peacewatch.tenants.onboarding import plan_steps
 from peacewatch.tenants.spec import TenantSpec
 
 console = Console()
@@ -67,7 +69,7 @@ def _onboard(settings: Settings, tenant: str, *, alert_runtime: str = "python") 
         {"name": tenant, "display_name": tenant, "partitions": 4, "alerting": {"runtime": alert_runtime}}
     )
     with pulsar_admin(settings) as admin:
-        apply_steps(plan_steps(settings, admin, LakeAccess(settings), spec, console=console))
+        apply_steps(plan_steps(settings, admin, LakeAccess(settings), spec, progress=RichProgress(console)))
 
 
 def _publish(settings: Settings, tenant: str, *, reports: int, rate: float | None, seed: int) -> int:
@@ -245,7 +247,7 @@ def main() -> None:
     parser.add_argument("--freshness-seconds", type=int, default=60)
     args = parser.parse_args()
     settings = Settings()
-    Stack(settings=settings, console=console).up()
+    Stack(settings=settings, progress=RichProgress(console)).up()
     run = uuid.uuid4().hex[:5]
     tenant, twin = f"bench-lake-{run}", f"bench-lake2-{run}"
     env = {**os.environ}

@@ -29,14 +29,16 @@ from deltalake import DeltaTable
 from rich.console import Console
 
 from bench._common import machine, write_results
-from peacewatch.lakehouse.history import write_history
+from peacewatch.cli.output import RichProgress
+from peacewatch.lakehouse.access import LakeAccess
+from peacewatch.lakehouse.ingest.history import write_history
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.steps import apply_steps
 from peacewatch.simulator.config import SimulationConfig
-from peacewatch.tenants.lake_access import LakeAccess
-from peacewatch.tenants.onboarding import apply_steps, plan_steps
+from peacewatch.tenants.onboarding import plan_steps
 from peacewatch.tenants.spec import TenantSpec
 
 console = Console()
@@ -77,11 +79,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     settings = Settings()
-    Stack(settings=settings, console=console).up()
+    Stack(settings=settings, progress=RichProgress(console)).up()
     tenant = f"bench-sql-{uuid.uuid4().hex[:5]}"
     with pulsar_admin(settings) as admin:
         spec = TenantSpec(name=tenant, display_name=tenant, partitions=1)
-        apply_steps(plan_steps(settings, admin, LakeAccess(settings), spec, console=console))
+        apply_steps(plan_steps(settings, admin, LakeAccess(settings), spec, progress=RichProgress(console)))
     drones = 100
     with console.status(f"writing {args.rows:,} reports to {tenant}'s lake on MinIO ..."):
         rows = write_history(
@@ -105,7 +107,7 @@ def main() -> None:
             console.print(f"peacewatch sql --engine {engine}, {name}: {out[f'{engine}_cli_{name}_s']} s")
 
     # The force's warm Spark (`peacewatch lake spark-server`): the same command, no JVM of its own.
-    from peacewatch.lakehouse.spark_connect import find_server
+    from peacewatch.lakehouse.query.spark_connect import find_server
 
     server = subprocess.Popen([PEACEWATCH, "lake", "spark-server", "-t", tenant], env=dict(os.environ),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -124,8 +126,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=120)
 
-    from peacewatch.lakehouse.analysis import tenant_session
-    from peacewatch.lakehouse.quick_sql import embedded_query
+    from peacewatch.lakehouse.query.analysis import tenant_session
+    from peacewatch.lakehouse.query.quick_sql import embedded_query
 
     for name, query in (("count", COUNT), ("hotspots", HOTSPOTS)):
         out[f"embedded_engine_{name}_s"] = _median_s(

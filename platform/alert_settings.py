@@ -38,7 +38,7 @@ CooldownSeconds = Annotated[
     ),
 ]
 Parallelism = Annotated[int, Field(ge=1, le=PARALLELISM_MAX, description="Alert function instances")]
-# Which implementation of the alert function runs: functions/alerting.py or functions/java (same
+# Which implementation of the alert function runs: functions/runtime/alerting.py or functions/java (same
 # contract, test vectors, topics and state). A new force gets the one bench/alert_latency.py
 # shows keeping up with the fleet's peak.
 AlertRuntime = Literal["python", "java"]

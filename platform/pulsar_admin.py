@@ -90,12 +90,6 @@ class PulsarAdmin:
     def clusters(self) -> list[str]:
         return list(self._json("GET", "/admin/v2/clusters"))
 
-    def broker_version(self) -> str:
-        return self._request("GET", "/admin/v2/brokers/version").text.strip()
-
-    def worker_cluster(self) -> list[dict[str, Any]]:
-        return list(self._json("GET", "/admin/v2/worker/cluster"))
-
     # -- tenants and namespaces ---------------------------------------------------------------
     def tenants(self) -> list[str]:
         return list(self._json("GET", "/admin/v2/tenants"))
@@ -155,9 +149,6 @@ class PulsarAdmin:
         return resp.json() if resp.status_code != 404 and resp.content else None
 
     # -- topics -------------------------------------------------------------------------------
-    def partitioned_topics(self, namespace: str) -> list[str]:
-        return list(self._json("GET", f"/admin/v2/persistent/{namespace}/partitioned"))
-
     def topics(self, namespace: str) -> list[str]:
         return list(self._json("GET", f"/admin/v2/persistent/{namespace}"))
 
@@ -240,14 +231,6 @@ class PulsarAdmin:
 
     def internal_stats(self, topic: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/internalStats"))
-
-    def trigger_offload(self, topic: str, *, ledger_id: int, entry_id: int) -> None:
-        """Offload everything before this position (closed ledgers only) to tiered storage."""
-        body = {"ledgerId": ledger_id, "entryId": entry_id}
-        self._request("PUT", f"/admin/v2/{_topic_path(topic)}/offload", json_body=body)
-
-    def offload_status(self, topic: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/offload"))
 
     # -- schemas ------------------------------------------------------------------------------
     def get_schema(self, topic: str) -> dict[str, Any] | None:

@@ -14,19 +14,31 @@ from peacewatch.platform.errors import PulsarAdminError, SourceTopicChanged
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.topics import TenantTopics
 
-__all__ = ["TOPIC_ID_PROPERTY", "ensure_topic_identity", "source_identities", "topic_identity"]
+__all__ = [
+    "TOPIC_ID_PROPERTY",
+    "ensure_topic_identity",
+    "recorded_identity",
+    "source_identities",
+    "topic_identity",
+]
 
 TOPIC_ID_PROPERTY = "peacewatch.topic-id"
 
 
-def topic_identity(admin: PulsarAdmin, topic: str) -> str:
-    """The topic's identity; SourceTopicChanged if it has none (not onboarded, or metadata lost)."""
+def recorded_identity(admin: PulsarAdmin, topic: str) -> str | None:
+    """The identity recorded on the topic; None if it has none or does not exist."""
     try:
         found = admin.topic_properties(topic).get(TOPIC_ID_PROPERTY)
     except PulsarAdminError as exc:
         if exc.status != 404:
             raise
-        found = None
+        return None
+    return None if found is None else str(found)
+
+
+def topic_identity(admin: PulsarAdmin, topic: str) -> str:
+    """The topic's identity; SourceTopicChanged if it has none (not onboarded, or metadata lost)."""
+    found = recorded_identity(admin, topic)
     if not found:
         tenant = topic.split("://", 1)[-1].split("/", 1)[0]
         raise SourceTopicChanged(

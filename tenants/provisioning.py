@@ -8,33 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from peacewatch.platform.contract import Alert, Report
-from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import schema_payload
 from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY, ensure_topic_identity
-from peacewatch.platform.topics import LAKE_SUBSCRIPTION, NAMESPACE, TenantTopics
+from peacewatch.platform.topics import LAKE_SUBSCRIPTION, TenantTopics
 
-__all__ = ["ProvisionResult", "is_onboarded", "onboarded_tenants", "provision_topics", "require_onboarded"]
+__all__ = ["ProvisionResult", "provision_topics"]
 
 
 @dataclass
 class ProvisionResult:
     tenant: str
     changes: list[str] = field(default_factory=list)
-
-
-def is_onboarded(admin: PulsarAdmin, tenant: str) -> bool:
-    """The tenant exists and has its `drones` namespace."""
-    return admin.get_tenant(tenant) is not None and f"{tenant}/{NAMESPACE}" in admin.namespaces(tenant)
-
-
-def require_onboarded(admin: PulsarAdmin, tenant: str) -> None:
-    if not is_onboarded(admin, tenant):
-        raise PeacewatchError(f"tenant {tenant!r} is not onboarded: run `peacewatch tenants add {tenant}`")
-
-
-def onboarded_tenants(admin: PulsarAdmin) -> list[str]:
-    return sorted(t for t in admin.tenants() if f"{t}/{NAMESPACE}" in admin.namespaces(t))
 
 
 def provision_topics(

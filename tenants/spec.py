@@ -9,12 +9,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from peacewatch.functions.decision import AlertConfig
-from peacewatch.platform.alert_settings import DEFAULT_ALERT_RUNTIME, CooldownSeconds, Parallelism, Threshold
+from peacewatch.functions.deploy.alerting_spec import AlertingSpec
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.topics import validate_tenant_name
 
-__all__ = ["RetentionSpec", "RoleKind", "TenantSpec", "load_spec", "spec_from_json"]
+__all__ = ["AlertingSpec", "RetentionSpec", "RoleKind", "TenantSpec", "load_spec", "spec_from_json"]
 
 RoleKind = Literal["fleet", "officer", "lake", "alerting"]
 SchemaCompatibility = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FULL", "FULL_TRANSITIVE"]
@@ -36,21 +35,6 @@ class OffloadSpec(_Spec):
 
     threshold_mb: int = Field(default=512, ge=-1, description="Offload past this in BookKeeper; -1: off")
     deletion_lag_minutes: int = Field(default=240, ge=0, description="Keep the BookKeeper copy this long")
-
-
-class AlertingSpec(_Spec):
-    threshold: Threshold = 20
-    cooldown_s: CooldownSeconds = 0.0
-    parallelism: Parallelism = 1
-    runtime: Literal["python", "java"] = Field(
-        default=DEFAULT_ALERT_RUNTIME,
-        description="Which implementation of the alert function runs (same contract and topics); "
-        "java by default: the one that keeps up with the fleet's peak (bench/alert_latency.py)",
-    )
-
-    def function_config(self, *, source_id: str | None = None) -> AlertConfig:
-        """The alert function's config, derived from this spec (same types, same bounds)."""
-        return AlertConfig(threshold=self.threshold, cooldown_s=self.cooldown_s, source_id=source_id)
 
 
 class RolesSpec(_Spec):
@@ -133,9 +117,14 @@ def load_spec(path: Path) -> TenantSpec:
 
 
 def spec_from_json(text: str) -> TenantSpec:
-    """A spec recorded on a namespace. Fields of older releases that are no longer applied
-    (a TTL, a backlog quota) are dropped: the next `apply` removes those policies."""
-    data = json.loads(text)
+    """A spec recorded on a namespace, as its JSON text."""
+    return spec_from_record(json.loads(text))
+
+
+def spec_from_record(data: dict[str, Any]) -> TenantSpec:
+    """A spec recorded on a namespace (platform.onboarded.recorded_spec). Fields of older releases
+    that are no longer applied (a TTL, a backlog quota) are dropped: the next `apply` removes
+    those policies."""
     for key in _REFUSED:
         data.pop(key, None)
     if isinstance(data.get("roles"), dict):

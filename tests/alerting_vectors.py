@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from peacewatch.functions.alert_log import format_alert_line
-from peacewatch.functions.decision import AlertConfig, decide
+from peacewatch.functions.runtime.alert_log import format_alert_line
+from peacewatch.functions.runtime.decision import AlertConfig, decide
 from peacewatch.platform.contract import Alert
 from peacewatch.platform.contract_data import parse_report_data
 from peacewatch.platform.errors import InvalidReport

@@ -16,10 +16,9 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from rich.console import Console
-
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.kube.settings import KubeSettings
+from peacewatch.platform.progress import Progress
 from peacewatch.platform.settings import Settings
 
 __all__ = ["BINARIES", "bin_dir", "ensure_coredns", "ensure_kubernetes"]
@@ -89,7 +88,7 @@ def _ldflags(version: str) -> str:
     return "-s -w " + " ".join(sets)
 
 
-def ensure_kubernetes(settings: Settings, kube: KubeSettings, *, console: Console) -> Path:
+def ensure_kubernetes(settings: Settings, kube: KubeSettings, *, progress: Progress) -> Path:
     """The node's binaries in the cache (first time ~16-20 min on two busy cores); their folder."""
     out = bin_dir(settings, kube)
     missing = [name for name in BINARIES if not (out / name).exists()]
@@ -110,31 +109,31 @@ def ensure_kubernetes(settings: Settings, kube: KubeSettings, *, console: Consol
         )
         imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{name}"' for name in BINARIES)
         (module / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
-        with console.status(f"Resolving Kubernetes {version}'s modules from the Go proxy (~1 GB, once) ..."):
+        with progress.status(f"Resolving Kubernetes {version}'s modules from the Go proxy (~1 GB, once) ..."):
             _run(["go", "mod", "tidy"], cwd=module, env=env, what="go mod tidy (Kubernetes)")
     out.mkdir(parents=True, exist_ok=True)
     for name in missing:
-        with console.status(f"Building {name} {version} (first time: minutes; cached after) ..."):
+        with progress.status(f"Building {name} {version} (first time: minutes; cached after) ..."):
             target = out / f".{name}.partial"
             _run(["go", "build", "-p", "1", "-ldflags", _ldflags(version), "-o", str(target),
                   f"k8s.io/kubernetes/cmd/{name}"], cwd=module, env=env, what=f"building {name}")  # fmt: skip
             target.rename(out / name)
-        console.print(f"[green]{name}[/] {version} built")
+        progress.note(f"{name} {version} built")
     return out
 
 
-def ensure_coredns(settings: Settings, kube: KubeSettings, *, console: Console) -> Path:
+def ensure_coredns(settings: Settings, kube: KubeSettings, *, progress: Progress) -> Path:
     """CoreDNS, `go install`ed from the Go module proxy into the cache."""
     binary = bin_dir(settings, kube) / f"coredns-{kube.coredns_version}"
     if binary.exists():
         return binary
     gobin = binary.parent / ".gobin"
     gobin.mkdir(parents=True, exist_ok=True)
-    with console.status(f"Building CoreDNS {kube.coredns_version} (first time: ~4 min) ..."):
+    with progress.status(f"Building CoreDNS {kube.coredns_version} (first time: ~4 min) ..."):
         package = f"github.com/coredns/coredns@{kube.coredns_version}"
         env = {**_go_env(settings), "GOBIN": str(gobin)}
         _run(["go", "install", "-p", "1", "-ldflags", "-s -w", package], cwd=binary.parent, env=env,
              what="go install of CoreDNS")  # fmt: skip
     (gobin / "coredns").rename(binary)
-    console.print(f"[green]coredns[/] {kube.coredns_version} built")
+    progress.note(f"coredns {kube.coredns_version} built")
     return binary

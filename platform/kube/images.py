@@ -24,18 +24,17 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console
 
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.kube.build import bin_dir
 from peacewatch.platform.kube.settings import KubeSettings
+from peacewatch.platform.progress import Progress
 from peacewatch.platform.settings import FunctionPackageSettings, Settings
 
-__all__ = ["FUNCTION_TARGET", "BuiltImage", "ensure_images", "image_refs"]
+__all__ = ["FUNCTION_TARGET", "AppPayload", "BuiltImage", "ensure_images", "image_refs"]
 
 _ASSETS = Path(__file__).parent / "image"
 _MIRROR = "http://deb.debian.org/debian"
@@ -110,7 +109,7 @@ def _root() -> Path:
 def _source_files() -> list[Path]:
     root = _root()
     files = [root / "pyproject.toml", root / "README.md"]
-    for folder in ("platform", "tenants", "functions", "simulator", "lakehouse"):
+    for folder in ("platform", "tenants", "functions", "simulator", "lakehouse", "cli"):
         files += sorted(p for p in (root / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     return files
 
@@ -156,7 +155,7 @@ def _images_dir(settings: Settings) -> Path:
     return path
 
 
-def _base_tar(settings: Settings, name: str, *, console: Console) -> Path:
+def _base_tar(settings: Settings, name: str, *, progress: Progress) -> Path:
     """A Debian bookworm rootfs tar from Debian's mirror (mmdebstrap), cached by its package list."""
     variant, packages = _BASES[name]
     digest = hashlib.sha256(f"{variant} {' '.join(packages)}".encode()).hexdigest()[:10]
@@ -175,7 +174,7 @@ def _base_tar(settings: Settings, name: str, *, console: Console) -> Path:
         f"deb {_MIRROR} bookworm main",
         f"deb {_SECURITY} bookworm-security main",
     ]
-    with console.status(f"Building the Debian {name} rootfs (mmdebstrap, first time: minutes) ..."):
+    with progress.status(f"Building the Debian {name} rootfs (mmdebstrap, first time: minutes) ..."):
         _run(["nice", "-n", "10", *cmd], what=f"mmdebstrap ({name})")
     partial.rename(out)
     for old in out.parent.glob(f"{name}-bookworm-*.tar"):
@@ -228,7 +227,7 @@ def _build(
     base: str | Path,
     files: Iterable[tuple[Path, str]],
     config: Sequence[str],
-    console: Console,
+    progress: Progress,
     key: str = "",
 ) -> BuiltImage:
     """The image in the cache: built from `base` plus `files` the first time. `key` says what else
@@ -239,7 +238,7 @@ def _build(
         return BuiltImage(ref=ref, tar=tar)
     for old in _images_dir(settings).glob(f"{name}-*.tar") if key else []:
         old.unlink()
-    with console.status(f"Building image {ref} ..."):
+    with progress.status(f"Building image {ref} ..."):
         b = _Buildah(base)
         try:
             for source, dest in files:
@@ -248,11 +247,11 @@ def _build(
             b.commit(ref=ref, tar=tar)
         finally:
             b.remove()
-    console.print(f"[green]image[/] {ref}")
+    progress.note(f"image {ref}")
     return BuiltImage(ref=ref, tar=tar)
 
 
-def _pause(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
+def _pause(settings: Settings, ref: str, *, progress: Progress) -> BuiltImage:
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp) / "pause"
         _need("gcc")
@@ -264,7 +263,7 @@ def _pause(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
             base="scratch",
             files=[(binary, "/pause")],
             config=["--entrypoint", '["/pause"]', "--user", "65535:65535"],
-            console=console,
+            progress=progress,
         )
 
 
@@ -309,7 +308,7 @@ def _pulsar_scripts(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".pyc")
 
 
-def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
+def _pulsar(settings: Settings, ref: str, *, progress: Progress) -> BuiltImage:
     from peacewatch.platform.stack.install import pulsar_home
 
     home = pulsar_home(settings)
@@ -327,7 +326,7 @@ def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
     try:
         root = scratch / "root"
         root.mkdir()
-        with console.status("Preparing the Pulsar image's /pulsar (distribution + Python runtime) ..."):
+        with progress.status("Preparing the Pulsar image's /pulsar (distribution + Python runtime) ..."):
             shutil.copytree(home, root / "pulsar", symlinks=True)
             for script in _pulsar_scripts(_ASSETS / "pulsar"):
                 shutil.copy2(script, root / "pulsar" / "bin" / script.name)
@@ -345,7 +344,7 @@ def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
         built = _build(
             settings,
             ref=ref,
-            base=_base_image(settings, "runtime", console=console),
+            base=_base_image(settings, "runtime", progress=progress),
             files=[(layer, "/")],
             config=[
                 "--workingdir",
@@ -362,7 +361,7 @@ def _pulsar(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
                 "--cmd",
                 '["/bin/bash"]',
             ],
-            console=console,
+            progress=progress,
             key=key,
         )
     finally:
@@ -416,12 +415,12 @@ def _uv_install(settings: Settings, requirements: list[str], *, target: Path) ->
         _run([*base[:3], "--offline", *base[3:]], what="uv pip install (offline)")
 
 
-def _base_image(settings: Settings, name: str, *, console: Console) -> Path:
+def _base_image(settings: Settings, name: str, *, progress: Progress) -> Path:
     """A Debian base (`_BASES`) as an image tar, for images built on top of it."""
-    base = _base_tar(settings, name, console=console)
+    base = _base_tar(settings, name, progress=progress)
     tar = base.with_name(base.stem + "-image.tar")
     if not tar.exists():
-        with console.status(f"Packing the {name} base image ..."):
+        with progress.status(f"Packing the {name} base image ..."):
             b = _Buildah("scratch")
             try:
                 b.add(base, "/")
@@ -431,23 +430,28 @@ def _base_image(settings: Settings, name: str, *, console: Console) -> Path:
     return tar
 
 
-def _peacewatch(settings: Settings, ref: str, *, console: Console) -> BuiltImage:
+@dataclass(frozen=True)
+class AppPayload:
+    """What the peacewatch image carries besides its source, made by the packages that own it
+    (the caller wires them: this foundation module imports none of them)."""
+
+    spark_jars: Callable[[Progress], list[Path]]  # Spark's resolved jars (resolved first if need be)
+    jars_manifest: str  # the file Spark reads them from in a pod (lakehouse.query.spark)
+    bake_functions: Callable[[Path], None]  # the alert function's packages into this cache dir
+
+
+def _peacewatch(settings: Settings, ref: str, *, payload: AppPayload, progress: Progress) -> BuiltImage:
     tar = _images_dir(settings) / f"{ref.split('/')[-1].replace(':', '-')}.tar"
     if tar.exists():
         return BuiltImage(ref=ref, tar=tar)
     for old in _images_dir(settings).glob("peacewatch-*.tar"):
         old.unlink()  # 2 GB each: only the image of the current source is kept
-    from peacewatch.lakehouse.spark import jars_resolved, resolved_jars, spark_session
-
-    if not jars_resolved(settings):
-        with console.status("Resolving Spark's jars (Ivy, from Maven Central; once) ..."):
-            spark_session(settings).stop()
-    jars = resolved_jars(settings)
+    jars = payload.spark_jars(progress)
     scratch = Path(tempfile.mkdtemp(dir=_images_dir(settings), prefix=".peacewatch-"))
     try:
         root = scratch / "root"
-        with console.status("Preparing the peacewatch image (venv, Spark's jars, function packages) ..."):
-            _unpack(_base_tar(settings, "runtime", console=console), root)
+        with progress.status("Preparing the peacewatch image (venv, Spark's jars, function packages) ..."):
+            _unpack(_base_tar(settings, "runtime", progress=progress), root)
             src = scratch / "src"
             src.mkdir()
             for path in _source_files():
@@ -477,8 +481,8 @@ def _peacewatch(settings: Settings, ref: str, *, console: Console) -> BuiltImage
             for mount in ("src", "uvcache"):
                 (root / mount).rmdir()
             # Spark starts from these jars (no Ivy, no network in a pod): the manifest names them.
-            _write_jar_manifest(settings, cache, in_image)
-            _bake_functions(settings, cache)
+            (cache / "ivy" / payload.jars_manifest).write_text("".join(f"file://{j}\n" for j in in_image))
+            payload.bake_functions(cache)
             _run(["chroot", root, "useradd", "--uid", "10001", "--create-home", "peacewatch"], what="useradd")
             _run(["chmod", "-R", "a+rX", root / "opt" / "peacewatch"], what="chmod")
             # The onboarding Job (uid 10001) repacks the alert function's zip in the cache.
@@ -510,42 +514,24 @@ def _peacewatch(settings: Settings, ref: str, *, console: Console) -> BuiltImage
                 "--cmd",
                 '["--help"]',
             ],
-            console=console,
+            progress=progress,
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return built
 
 
-def _write_jar_manifest(settings: Settings, cache: Path, jars: list[Path]) -> None:
-    from peacewatch.lakehouse.spark import jars_manifest_name
-
-    (cache / "ivy" / jars_manifest_name(settings)).write_text("\n".join(f"file://{j}" for j in jars) + "\n")
-
-
 # The functions image here is ours (Debian, glibc, CPython 3.11): the chart's values name this target.
 FUNCTION_TARGET = FunctionPackageSettings(platform="manylinux2014_x86_64", python="3.11")
 
 
-def _bake_functions(settings: Settings, cache: Path) -> None:
-    """The alert function's packages as built here (dependency wheels for the functions image's
-    Python, and the Java jar), so the onboarding Job deploys without a package index or a JDK."""
-    from peacewatch.functions.java_package import build_function_jar
-    from peacewatch.functions.packaging import build_function_zip
-
-    target = settings.model_copy(update={"function_package": FUNCTION_TARGET})
-    build_function_zip(target)
-    jar = build_function_jar(settings)
-    for folder in ("functions", "function-deps"):
-        shutil.copytree(settings.cache_dir / folder, cache / folder, dirs_exist_ok=True)
-    # Only the jar of this source: older builds stay out of the image.
-    for old in (cache / "functions").glob("alerting-*.jar"):
-        if old.name != jar.name:
-            old.unlink()
-
-
 def ensure_images(
-    settings: Settings, kube: KubeSettings, *, refs: Mapping[str, str], console: Console
+    settings: Settings,
+    kube: KubeSettings,
+    *,
+    refs: Mapping[str, str],
+    payload: AppPayload,
+    progress: Progress,
 ) -> list[BuiltImage]:
     """Every image the cluster runs, as tars in the cache (built the first time), by the `refs`
     the caller also installs with: recomputed later, the source digest may name a tree edited
@@ -553,19 +539,19 @@ def ensure_images(
     from peacewatch.platform.stack.install import ensure_minio
 
     binaries = bin_dir(settings, kube)
-    essential = _base_image(settings, "essential", console=console)
+    essential = _base_image(settings, "essential", progress=progress)
     with tempfile.TemporaryDirectory() as tmp:
         entry = Path(tmp) / "docker-entrypoint.sh"
         shutil.copy2(_ASSETS / "minio-entrypoint.sh", entry)
         images = [
-            _pause(settings, refs["pause"], console=console),
+            _pause(settings, refs["pause"], progress=progress),
             _build(
                 settings,
                 ref=refs["coredns"],
                 base="scratch",
                 files=[(binaries / f"coredns-{kube.coredns_version}", "/coredns")],
                 config=["--entrypoint", '["/coredns"]'],
-                console=console,
+                progress=progress,
             ),
             _build(
                 settings,
@@ -573,34 +559,34 @@ def ensure_images(
                 base=essential,
                 files=[(binaries / "kubectl", "/usr/bin/kubectl")],
                 config=["--cmd", '["/bin/sh"]'],
-                console=console,
+                progress=progress,
             ),
             _build(
                 settings,
                 ref=refs["minio"],
                 base=essential,
                 files=[
-                    (ensure_minio(settings, console=console), "/usr/bin/minio"),
+                    (ensure_minio(settings, progress=progress), "/usr/bin/minio"),
                     (entry, "/usr/bin/docker-entrypoint.sh"),
                 ],
                 config=["--cmd", '["minio"]'],
-                console=console,
+                progress=progress,
             ),
             _build(
                 settings,
                 ref=refs["mc"],
                 base=essential,
-                files=[(_ensure_mc(settings, kube, console=console), "/usr/bin/mc")],
+                files=[(_ensure_mc(settings, kube, progress=progress), "/usr/bin/mc")],
                 config=["--entrypoint", '["mc"]'],
-                console=console,
+                progress=progress,
             ),
-            _pulsar(settings, refs["pulsar"], console=console),
-            _peacewatch(settings, refs["peacewatch"], console=console),
+            _pulsar(settings, refs["pulsar"], progress=progress),
+            _peacewatch(settings, refs["peacewatch"], payload=payload, progress=progress),
         ]
     return images
 
 
-def _ensure_mc(settings: Settings, kube: KubeSettings, *, console: Console) -> Path:
+def _ensure_mc(settings: Settings, kube: KubeSettings, *, progress: Progress) -> Path:
     from peacewatch.platform.stack.install import go_install
 
     binary = settings.cache_dir / "bin" / f"mc-{kube.mc_version}"
@@ -608,6 +594,6 @@ def _ensure_mc(settings: Settings, kube: KubeSettings, *, console: Console) -> P
         settings,
         package=f"github.com/minio/mc@{kube.mc_version}",
         binary=binary,
-        console=console,
+        progress=progress,
         note=" (first time: ~4 min)",
     )

@@ -17,10 +17,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from peacewatch.platform.errors import InstallError
+from peacewatch.platform.progress import Progress
 from peacewatch.platform.settings import Settings
 
 __all__ = [
@@ -68,14 +66,14 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, what: str) -> Non
         raise InstallError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
 
 
-def maven_artifact(settings: Settings, coords: str, *, console: Console) -> Path:
+def maven_artifact(settings: Settings, coords: str, *, progress: Progress) -> Path:
     """group:artifact:version:type:classifier -> the file in our Maven repository (downloaded once)."""
     group, artifact, version, kind, classifier = coords.split(":")
     repo = settings.cache_dir / "m2"
     path = repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}-{classifier}.{kind}")
     if path.exists():
         return path
-    with console.status(f"Downloading {coords} from Maven Central ..."):
+    with progress.status(f"Downloading {coords} from Maven Central ..."):
         _run(
             [
                 "mvn",
@@ -93,28 +91,20 @@ def maven_artifact(settings: Settings, coords: str, *, console: Console) -> Path
     return path
 
 
-def _extract(archive: Path, dest: Path, *, console: Console, label: str) -> None:
+def _extract(archive: Path, dest: Path, *, progress: Progress, label: str) -> None:
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task(label, total=len(members))
+        with progress.counting(label, total=len(members)) as advance:
             for member in members:
                 tar.extract(member, dest, filter="tar")
-                progress.advance(task)
+                advance(1)
 
 
 def pulsar_home(settings: Settings) -> Path:
     return settings.cache_dir / "pulsar" / f"apache-pulsar-{settings.pulsar.version}"
 
 
-def ensure_pulsar(settings: Settings, *, console: Console) -> Path:
+def ensure_pulsar(settings: Settings, *, progress: Progress) -> Path:
     """Unpacked Pulsar distribution with the jcloud offloader in offloaders/."""
     home = pulsar_home(settings)
     if (home / _MARKER).exists():
@@ -122,14 +112,14 @@ def ensure_pulsar(settings: Settings, *, console: Console) -> Path:
     check_tools(need_go=False)
     version = settings.pulsar.version
     dist = maven_artifact(
-        settings, f"org.apache.pulsar:pulsar-server-distribution:{version}:tar.gz:bin", console=console
+        settings, f"org.apache.pulsar:pulsar-server-distribution:{version}:tar.gz:bin", progress=progress
     )
     offloaders = maven_artifact(
-        settings, f"org.apache.pulsar:pulsar-offloader-distribution:{version}:tar.gz:bin", console=console
+        settings, f"org.apache.pulsar:pulsar-offloader-distribution:{version}:tar.gz:bin", progress=progress
     )
     home.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=home.parent) as tmp:
-        _extract(dist, Path(tmp), console=console, label=f"Unpacking Pulsar {version}")
+        _extract(dist, Path(tmp), progress=progress, label=f"Unpacking Pulsar {version}")
         unpacked = Path(tmp) / f"apache-pulsar-{version}"
         (unpacked / "offloaders").mkdir(exist_ok=True)
         with tarfile.open(offloaders) as tar:
@@ -143,7 +133,7 @@ def ensure_pulsar(settings: Settings, *, console: Console) -> Path:
             shutil.rmtree(home)
         unpacked.rename(home)
     (home / _MARKER).write_text(version)
-    console.print(f"[green]Pulsar {version}[/] ready in {home}")
+    progress.note(f"Pulsar {version} ready in {home}")
     return home
 
 
@@ -159,7 +149,7 @@ def prometheus_binary(settings: Settings) -> Path:
     return settings.cache_dir / "bin" / f"prometheus-{settings.prometheus_version}"
 
 
-def go_install(settings: Settings, *, package: str, binary: Path, console: Console, note: str = "") -> Path:
+def go_install(settings: Settings, *, package: str, binary: Path, progress: Progress, note: str = "") -> Path:
     """`go install package` into the cache (module and build caches too, so it works offline after)."""
     if binary.exists():
         return binary
@@ -175,31 +165,31 @@ def go_install(settings: Settings, *, package: str, binary: Path, console: Conso
             "GOTOOLCHAIN": "local",
             "CGO_ENABLED": "0",
         }
-        with console.status(f"Building `go install {package}`{note} ..."):
+        with progress.status(f"Building `go install {package}`{note} ..."):
             _run(["go", "install", package], env=env, what=f"go install of {package}")
         built = next(Path(gobin).iterdir())
         built.rename(binary)
-    console.print(f"[green]{binary.name}[/] built: {binary}")
+    progress.note(f"{binary.name} built: {binary}")
     return binary
 
 
-def ensure_minio(settings: Settings, *, console: Console) -> Path:
+def ensure_minio(settings: Settings, *, progress: Progress) -> Path:
     """MinIO server binary built from source with the Go toolchain."""
     package = f"github.com/minio/minio@{settings.minio.module_version}"
-    return go_install(settings, package=package, binary=minio_binary(settings), console=console,
+    return go_install(settings, package=package, binary=minio_binary(settings), progress=progress,
                        note=" (first time: ~5 min)")  # fmt: skip
 
 
-def ensure_helm(settings: Settings, *, console: Console) -> Path:
+def ensure_helm(settings: Settings, *, progress: Progress) -> Path:
     """The helm CLI (charts are linted and rendered with it), built from the Go module proxy."""
     package = f"helm.sh/helm/v3/cmd/helm@{settings.helm_version}"
-    return go_install(settings, package=package, binary=helm_binary(settings), console=console,
+    return go_install(settings, package=package, binary=helm_binary(settings), progress=progress,
                        note=" (first time: ~3 min)")  # fmt: skip
 
 
-def ensure_prometheus(settings: Settings, *, console: Console) -> Path:
+def ensure_prometheus(settings: Settings, *, progress: Progress) -> Path:
     """A Prometheus server (the metrics test scrapes the stack with it), built from the Go module
     proxy. Without the web UI's assets (they need node): its HTTP API is what the test queries."""
     package = f"github.com/prometheus/prometheus/cmd/prometheus@{settings.prometheus_version}"
-    return go_install(settings, package=package, binary=prometheus_binary(settings), console=console,
+    return go_install(settings, package=package, binary=prometheus_binary(settings), progress=progress,
                        note=" (first time: ~10 min)")  # fmt: skip

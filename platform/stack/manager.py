@@ -6,10 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from rich.console import Console
-
 from peacewatch.platform.auth import rotate_secret_key
 from peacewatch.platform.errors import StackError
+from peacewatch.platform.progress import LOGGED, Progress
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_minio, ensure_pulsar, minio_binary, pulsar_home
 from peacewatch.platform.stack.minio import MinioRunner, ensure_offload_identity
@@ -39,9 +38,9 @@ class ComponentStatus:
 
 
 class Stack:
-    def __init__(self, *, settings: Settings, console: Console | None = None) -> None:
+    def __init__(self, *, settings: Settings, progress: Progress = LOGGED) -> None:
         self.settings = settings
-        self.console = console or Console(stderr=True)
+        self.progress = progress
 
     def _pulsar(self) -> PulsarRunner:
         return PulsarRunner(settings=self.settings, home=pulsar_home(self.settings))
@@ -50,8 +49,8 @@ class Stack:
         return MinioRunner(settings=self.settings, binary=minio_binary(self.settings))
 
     def install(self) -> None:
-        ensure_pulsar(self.settings, console=self.console)
-        ensure_minio(self.settings, console=self.console)
+        ensure_pulsar(self.settings, progress=self.progress)
+        ensure_minio(self.settings, progress=self.progress)
 
     def up(self) -> list[ComponentStatus]:
         """Idempotent: installs what is missing, starts what is not running, waits for health."""
@@ -67,7 +66,7 @@ class Stack:
         ensure_offload_identity(self.settings)
         self._start(pulsar)
         self._wait(pulsar, timeout_s=p.startup_timeout_s)
-        self.console.print(f"Logs: {self.settings.logs_dir}")
+        self.progress.note(f"Logs: {self.settings.logs_dir}")
         return self.status()
 
     def check_ports(self, *runners: _Runner) -> None:
@@ -85,14 +84,14 @@ class Stack:
     def _start(self, runner: _Runner) -> None:
         """Start unless running; the caller checked its ports (check_ports)."""
         if runner.process.pid() is not None:
-            self.console.print(f"{runner.name}: already running (pid {runner.process.pid()})")
+            self.progress.note(f"{runner.name}: already running (pid {runner.process.pid()})")
             return
         pid = runner.start()
-        self.console.print(f"{runner.name}: started (pid {pid}), log {runner.process.log_file}")
+        self.progress.note(f"{runner.name}: started (pid {pid}), log {runner.process.log_file}")
 
     def _wait(self, runner: _Runner, *, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        with self.console.status(f"Waiting for {runner.name} to answer ..."):
+        with self.progress.status(f"Waiting for {runner.name} to answer ..."):
             while time.monotonic() < deadline:
                 if runner.healthy():
                     return
@@ -113,7 +112,7 @@ class Stack:
         pulsar = self._pulsar()
         was_running = pulsar.process.stop()
         rotate_secret_key(self.settings)
-        self.console.print("pulsar: new token signing key and superuser token written")
+        self.progress.note("pulsar: new token signing key and superuser token written")
         if was_running:
             self.check_ports(pulsar)
             self._start(pulsar)

@@ -155,13 +155,3 @@ class MinioRunner:
 
     def healthy(self) -> bool:
         return bool(self.health()["live"])
-
-    def ensure_buckets(self, *names: str) -> list[str]:
-        """Create missing buckets; returns the ones created."""
-        client = minio_client(self.settings)
-        created = []
-        for name in names:
-            if not client.bucket_exists(name):
-                client.make_bucket(name)
-                created.append(name)
-        return created

@@ -142,9 +142,6 @@ class ManagedProcess:
         self.pid_file.write_text(json.dumps(record))
         return proc.pid
 
-    def exited_early(self) -> bool:
-        return self.pid_file.exists() and self.pid() is None
-
     def stop(self, *, timeout_s: float = 30.0) -> bool:
         """SIGTERM the process group, SIGKILL after timeout. False if it was not running."""
         pid = self.pid()

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from rich.console import Console
 
+from peacewatch.cli.output import RichProgress
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_helm
 
@@ -10,4 +10,4 @@ from peacewatch.platform.stack.install import ensure_helm
 @pytest.fixture(scope="session")
 def helm() -> str:
     """The helm CLI, built with `go install` into the cache on first use."""
-    return str(ensure_helm(Settings(), console=Console(stderr=True)))
+    return str(ensure_helm(Settings(), progress=RichProgress()))

@@ -18,16 +18,17 @@ import pulsar
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
-from rich.console import Console
 
+from peacewatch.cli.output import RichProgress
+from peacewatch.lakehouse.access import LakeAccess
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.platform.clients import pulsar_admin, pulsar_client
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
 from peacewatch.platform.stack.manager import Stack
+from peacewatch.platform.steps import apply_steps
 from peacewatch.platform.topic_identity import source_identities
-from peacewatch.tenants.lake_access import LakeAccess
-from peacewatch.tenants.onboarding import apply_steps, plan_steps
+from peacewatch.tenants.onboarding import plan_steps
 from peacewatch.tenants.spec import TenantSpec
 
 TEST_STATE = Path(os.environ.get("PEACEWATCH_TEST_STATE_DIR", Path.home() / ".local/state/peacewatch-test"))
@@ -57,7 +58,7 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Iterator[Stack]:
-    stack = Stack(settings=settings, console=Console(stderr=True))
+    stack = Stack(settings=settings, progress=RichProgress())
     already_up = all(s.healthy for s in stack.status())
     if not already_up:
         stack.down()
@@ -113,7 +114,7 @@ def sink_process(
     log = settings.logs_dir / f"test-sink-{tenant}-{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant, "--name", name,
+        [sys.executable, "-m", "peacewatch.cli.app", "lake", "run", "-t", tenant, "--name", name,
          "--max-age", str(max_age), "--max-rows", str(max_rows), "--processes", "1"],
         env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log.open("ab"),
     )  # fmt: skip

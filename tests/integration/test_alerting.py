@@ -12,10 +12,10 @@ from typing import Any
 import pulsar
 import pytest
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME, deploy_alerting
-from peacewatch.functions.alert_log import parse_alert_line
-from peacewatch.functions.alerting import DLQ_ERROR_PROPERTY, REPORT_PUBLISHED_PROPERTY
-from peacewatch.functions.decision import AlertConfig
+from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME, deploy_alerting
+from peacewatch.functions.runtime.alert_log import parse_alert_line
+from peacewatch.functions.runtime.alerting import DLQ_ERROR_PROPERTY, REPORT_PUBLISHED_PROPERTY
+from peacewatch.functions.runtime.decision import AlertConfig
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.contract import Alert, alert_id_for
 from peacewatch.platform.pulsar_admin import PulsarAdmin
@@ -256,7 +256,7 @@ def test_alerts_tail_cli_prints_the_alert_as_json(
     seen: list[dict[str, object]] = []
     while time.monotonic() < deadline and not any(a["alert_id"] == expected for a in seen):
         proc = subprocess.run(
-            [sys.executable, "-m", "peacewatch.platform.cli", "alerts", "tail", "-t", tenant,
+            [sys.executable, "-m", "peacewatch.cli.app", "alerts", "tail", "-t", tenant,
              "--since", "10m", "--json", "--idle-timeout", "3"],
             capture_output=True, text=True, env=cli_env(settings), timeout=60, check=False,
         )  # fmt: skip

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.destroys_br
 
 def _lake(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "lake", *args],
+        [sys.executable, "-m", "peacewatch.cli.app", "lake", *args],
         env={**cli_env(settings), "COLUMNS": "250"}, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -73,7 +73,7 @@ def test_a_reset_broker_stops_the_sink_until_the_new_topic_is_adopted(
     assert new_ledger < max(old_ledgers)  # the reset is real: new positions look old
 
     refused = subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant, "--name", "after"],
+        [sys.executable, "-m", "peacewatch.cli.app", "lake", "run", "-t", tenant, "--name", "after"],
         env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert refused.returncode == 1

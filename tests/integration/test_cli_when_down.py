@@ -47,7 +47,7 @@ NEEDS_MINIO = [
 
 def _run(env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", *args],
+        [sys.executable, "-m", "peacewatch.cli.app", *args],
         env={**env, "COLUMNS": "300"}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 

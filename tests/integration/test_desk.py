@@ -20,8 +20,8 @@ from pathlib import Path
 import pulsar
 import pytest
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
-from peacewatch.functions.desk import DeskServer
+from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
+from peacewatch.functions.desk.server import DeskServer
 from peacewatch.platform.clients import kit_client, pulsar_admin
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.settings import Settings
@@ -51,7 +51,7 @@ def forces(stack, settings: Settings) -> Iterator[tuple[str, str]]:  # type: ign
 def _desk(settings: Settings, tenant: str) -> tuple[subprocess.Popen[str], str]:
     """`peacewatch desk -t TENANT --port 0` as a user starts it, and the URL it prints."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "peacewatch.platform.cli", "desk", "-t", tenant, "--port", "0"],
+        [sys.executable, "-m", "peacewatch.cli.app", "desk", "-t", tenant, "--port", "0"],
         env={**cli_env(settings), "COLUMNS": "200"}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from peacewatch.functions.packaging import ALERTING_DEPENDENCIES, build_function_zip
+from peacewatch.functions.deploy.packaging import ALERTING_DEPENDENCIES, build_function_zip
 from peacewatch.platform.settings import FunctionPackageSettings, Settings
 
 pytestmark = pytest.mark.slow

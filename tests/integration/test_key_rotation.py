@@ -35,7 +35,7 @@ def test_rotate_key_retires_old_tokens_and_keeps_alerts_flowing(
     tenant = tenant_names[0]
     onboard(settings, admin, tenant, partitions=1, with_function=True)
     issued = subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "tenants", "token", tenant, "--role", "fleet"],
+        [sys.executable, "-m", "peacewatch.cli.app", "tenants", "token", tenant, "--role", "fleet"],
         env=cli_env(settings), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert issued.returncode == 0, issued.stderr
@@ -45,7 +45,7 @@ def test_rotate_key_retires_old_tokens_and_keeps_alerts_flowing(
     assert _can_produce(settings, tenant, drone_token)
 
     rotated = subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "stack", "rotate-key"],
+        [sys.executable, "-m", "peacewatch.cli.app", "stack", "rotate-key"],
         env={**cli_env(settings), "COLUMNS": "250"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert rotated.returncode == 0, rotated.stderr

@@ -16,9 +16,9 @@ import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from peacewatch.lakehouse.batching import BatchPolicy
+from peacewatch.lakehouse.ingest.batching import BatchPolicy
+from peacewatch.lakehouse.ingest.sink import DeltaSink
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.sink import DeltaSink
 from peacewatch.platform.contract import Alert
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import ContractSchema
@@ -429,7 +429,7 @@ def test_a_commit_lost_to_another_sink_is_retried_even_while_stopping(
     The join/leave test once saw a sink exit 1 here ("Concurrent transaction failed" on its
     stop-time flush, counted as an outage); this test does not make delta-rs raise that conflict
     deterministically, so it guards the path, not that exact race."""
-    from peacewatch.lakehouse.sink import _receive
+    from peacewatch.lakehouse.ingest.sink import _receive
     from peacewatch.platform.clients import pulsar_client
     from peacewatch.platform.topics import TenantTopics
 
@@ -452,7 +452,7 @@ def test_a_commit_lost_to_another_sink_is_retried_even_while_stopping(
         # its app transaction for that partition races ours.
         from deltalake import CommitProperties, Transaction, write_deltalake
 
-        from peacewatch.lakehouse.positions import sink_app_id
+        from peacewatch.lakehouse.ingest.positions import sink_app_id
 
         where = lake_table(settings, tenant=tenant, name="reports", kit="lake")
         other = DeltaTable(where.uri, storage_options=where.storage_options)

@@ -17,8 +17,8 @@ import httpx
 import pulsar
 import pytest
 
-from peacewatch.lakehouse.batching import BatchPolicy
-from peacewatch.lakehouse.sink import DeltaSink
+from peacewatch.lakehouse.ingest.batching import BatchPolicy
+from peacewatch.lakehouse.ingest.sink import DeltaSink
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
@@ -61,7 +61,7 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     assert written == published
     assert lake_rows(settings, tenant) == published
 
-    cli = [sys.executable, "-m", "peacewatch.platform.cli"]
+    cli = [sys.executable, "-m", "peacewatch.cli.app"]
     out = tmp_path / "analysis"
     proc = subprocess.run(
         [*cli, "analyze", "-t", tenant, "--out", str(out)],
@@ -95,7 +95,7 @@ def test_analyze_reads_what_the_sink_wrote_to_minio(
     assert any(all(n in line for n in names) for line in wide.stdout.splitlines()), wide.stdout
 
     # The force's warm Spark: `sql --engine spark` goes to it; SIGTERM stops it and its marker.
-    from peacewatch.lakehouse.spark_connect import find_server
+    from peacewatch.lakehouse.query.spark_connect import find_server
 
     port, metrics_port = free_port(), free_port()
     server = subprocess.Popen(

@@ -27,13 +27,13 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 from deltalake import DeltaTable
-from rich.console import Console
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
+from peacewatch.cli.output import RichProgress
+from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
+from peacewatch.lakehouse.ingest.sink import SUBSCRIPTION, DeltaSink
+from peacewatch.lakehouse.ingest.sink_health import HealthOptions
+from peacewatch.lakehouse.ingest.sink_monitor import SinkMonitor
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.sink import SUBSCRIPTION, DeltaSink
-from peacewatch.lakehouse.sink_health import HealthOptions
-from peacewatch.lakehouse.sink_monitor import SinkMonitor
 from peacewatch.platform.auth import superuser_token
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin, pulsar_client
 from peacewatch.platform.metrics_http import MetricsServer
@@ -81,7 +81,7 @@ class Prometheus:
                      "static_configs": [{"targets": [broker]}]})  # fmt: skip
         config = workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": jobs}))
-        binary = ensure_prometheus(settings, console=Console(stderr=True))
+        binary = ensure_prometheus(settings, progress=RichProgress())
         self._log = (workdir / "prometheus.log").open("wb")
         self.proc = subprocess.Popen(
             [str(binary), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
@@ -117,7 +117,7 @@ class Prometheus:
 
 
 def _run(settings: Settings, *args: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "peacewatch.platform.cli", *args], env=cli_env(settings),
+    return subprocess.Popen([sys.executable, "-m", "peacewatch.cli.app", *args], env=cli_env(settings),
                             stdout=subprocess.DEVNULL, stderr=log.open("ab"))  # fmt: skip
 
 
@@ -234,7 +234,7 @@ def test_every_dashboard_query_answers_and_agrees_with_the_lake(
         assert _healthz(sink_port) == (200, "ok")
         # `lake status` shows the same: nothing waiting, the newest commit's freshness.
         status = subprocess.run(
-            [sys.executable, "-m", "peacewatch.platform.cli", "lake", "status", "-t", tenant],
+            [sys.executable, "-m", "peacewatch.cli.app", "lake", "status", "-t", tenant],
             env={**cli_env(settings), "COLUMNS": "250"}, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert status.returncode == 0, status.stderr

@@ -23,8 +23,8 @@ import pytest
 from deltalake import DeltaTable
 from hypothesis import HealthCheck, Phase, given, settings
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
-from peacewatch.functions.decision import AlertConfig, decide
+from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
+from peacewatch.functions.runtime.decision import AlertConfig, decide
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.contract_data import parse_report_data

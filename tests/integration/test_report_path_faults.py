@@ -29,7 +29,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from peacewatch.functions.alert_deploy import ALERT_FUNCTION_NAME
+from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.platform.clients import pulsar_client
 from peacewatch.platform.contract import Alert
@@ -251,7 +251,7 @@ def test_lake_run_in_several_processes_stores_every_report_once_and_stops_with_i
     a supervisor killed with -9 takes its workers with it (they must not consume on, orphaned)."""
     tenant = tenant_names[0]
     onboard(settings, admin, tenant, partitions=4)
-    command = [sys.executable, "-m", "peacewatch.platform.cli", "lake", "run", "-t", tenant,
+    command = [sys.executable, "-m", "peacewatch.cli.app", "lake", "run", "-t", tenant,
                "--name", "multi", "--processes", "2", "--max-age", "1"]  # fmt: skip
     log = (settings.logs_dir / f"test-sink-{tenant}-multi.log").open("ab")
     supervisor = subprocess.Popen(command, env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=log)
@@ -305,7 +305,7 @@ def test_a_broker_restart_while_drones_publish_loses_and_duplicates_nothing(
     assert all(len(v) == 1 for v in by_id.values())
     # Officers see each alert once, whatever the topic holds.
     tail = subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "alerts", "tail", "-t", tenant, "--since", "2h",
+        [sys.executable, "-m", "peacewatch.cli.app", "alerts", "tail", "-t", tenant, "--since", "2h",
          "--json", "--idle-timeout", "5"],
         capture_output=True, text=True, env=cli_env(settings), timeout=120, check=True,
     )  # fmt: skip

@@ -6,7 +6,7 @@ import sys
 import pulsar
 import pytest
 
-from peacewatch.functions.smoke_check import run_smoke
+from peacewatch.functions.deploy.smoke_check import run_smoke
 from peacewatch.platform.contract import Report
 from peacewatch.platform.schema_registry import ContractSchema
 from peacewatch.platform.settings import Settings
@@ -60,7 +60,7 @@ def test_cli_reports_a_tenant_that_is_not_onboarded(stack: Stack, settings: Sett
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "peacewatch.platform.cli", "simulate", "-t", "nobody-here", "--minutes", "1"],
+        [sys.executable, "-m", "peacewatch.cli.app", "simulate", "-t", "nobody-here", "--minutes", "1"],
         capture_output=True,
         text=True,
         env=env,

@@ -21,7 +21,7 @@ import pytest
 from minio import Minio
 from minio.error import S3Error
 
-from peacewatch.functions.deploy import FunctionSpec, deploy_function, wait_running
+from peacewatch.functions.deploy.worker import FunctionSpec, deploy_function, wait_running
 from peacewatch.platform.auth import mint_token, secret_key, secret_key_path, superuser_token
 from peacewatch.platform.clients import pulsar_client
 from peacewatch.platform.contract import Citizen, Report
@@ -43,7 +43,7 @@ PROBE = Path(__file__).with_name("functions") / "probe.py"
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peacewatch.platform.cli", *args],
+    return subprocess.run([sys.executable, "-m", "peacewatch.cli.app", *args],
                           env=cli_env(settings), capture_output=True, text=True, timeout=180)  # fmt: skip
 
 
@@ -263,7 +263,7 @@ def test_a_malformed_pid_file_is_a_clear_error(stack: Stack, tmp_path: Path) -> 
 
 def _cli_with_state(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**cli_env(settings), "PEACEWATCH_STATE_DIR": str(settings.state_dir), "COLUMNS": "300"}
-    return subprocess.run([sys.executable, "-m", "peacewatch.platform.cli", *args],
+    return subprocess.run([sys.executable, "-m", "peacewatch.cli.app", *args],
                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
 
 

@@ -17,19 +17,20 @@ from deltalake import DeltaTable
 from minio import Minio
 from minio.error import S3Error
 
+from peacewatch.lakehouse.access import LakeAccess, minio_user
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.spark import spark_session
+from peacewatch.lakehouse.query.spark import spark_session
 from peacewatch.platform.auth import mint_token
 from peacewatch.platform.clients import kit_client
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.credentials import MINIO_KITS, read_kit_credentials
+from peacewatch.platform.onboarded import current_generation
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import ContractSchema
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.topics import TenantTopics
-from peacewatch.tenants.lake_access import LakeAccess, minio_user
-from peacewatch.tenants.onboarding import current_generation, plan_steps
+from peacewatch.tenants.onboarding import plan_steps
 from peacewatch.tenants.spec import AlertingSpec, OffloadSpec, TenantSpec
 
 from .conftest import cli_env, onboard
@@ -69,7 +70,7 @@ def test_onboarding_end_to_end_and_apply_twice_changes_nothing(
     spec_file.write_text(spec.to_yaml())
 
     def apply_cli() -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "peacewatch.platform.cli", "tenants", "apply", str(spec_file)]
+        cmd = [sys.executable, "-m", "peacewatch.cli.app", "tenants", "apply", str(spec_file)]
         env = {**cli_env(settings), "COLUMNS": "200"}
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
 
@@ -130,7 +131,7 @@ def test_onboarding_end_to_end_and_apply_twice_changes_nothing(
     assert admin.topic_permissions(topics.alert_log) == grants
 
     # The CLI agrees: nothing to change.
-    proc = subprocess.run([sys.executable, "-m", "peacewatch.platform.cli", "tenants", "show", tenant],
+    proc = subprocess.run([sys.executable, "-m", "peacewatch.cli.app", "tenants", "show", tenant],
                           env=cli_env(settings), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "display_name: Test Force" in proc.stdout
@@ -284,7 +285,7 @@ def test_remove_refuses_data_without_purge_and_purge_removes_everything(
     client.close()
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "peacewatch.platform.cli", "tenants", *args],
+        return subprocess.run([sys.executable, "-m", "peacewatch.cli.app", "tenants", *args],
                               env=cli_env(settings), capture_output=True, text=True, timeout=120)  # fmt: skip
 
     refused = cli("remove", tenant)

@@ -32,8 +32,8 @@ import psutil
 import pulsar
 import pytest
 
+from peacewatch.cli.kube import NAMESPACE, RELEASE
 from peacewatch.platform.credentials import Kit, kit_dir, write_private
-from peacewatch.platform.kube.cli import NAMESPACE, RELEASE
 from peacewatch.platform.kube.node import KubeNode
 from peacewatch.platform.kube.release import UPSTREAM_ENV, upstream_charts
 from peacewatch.platform.settings import Settings

@@ -22,12 +22,12 @@ from deltalake import DeltaTable
 from nbclient import NotebookClient
 from pyspark.sql import SparkSession
 
-from peacewatch.lakehouse.catalog import TenantDatabase, register_tenant
-from peacewatch.lakehouse.history import write_history
+from peacewatch.lakehouse.ingest.history import write_history
 from peacewatch.lakehouse.lake import lake_table
-from peacewatch.lakehouse.questions import AnalysisParams, Answer, answer_questions
-from peacewatch.lakehouse.report import write_report
-from peacewatch.lakehouse.spark import spark_session
+from peacewatch.lakehouse.query.catalog import TenantDatabase, register_tenant
+from peacewatch.lakehouse.query.questions import AnalysisParams, Answer, answer_questions
+from peacewatch.lakehouse.query.report import write_report
+from peacewatch.lakehouse.query.spark import spark_session
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.settings import Settings
 from peacewatch.simulator.config import SimulationConfig
@@ -191,14 +191,14 @@ REFUSALS = [("embedded", "not found"), ("spark", "TABLE_OR_VIEW_NOT_FOUND")]
 
 @pytest.mark.parametrize(("engine", "refusal"), REFUSALS)
 def test_sql_cli_csv_and_bad_query(lake: Settings, engine: str, refusal: str) -> None:
-    from peacewatch.lakehouse.spark import spark_log
+    from peacewatch.lakehouse.query.spark import spark_log
 
     env = {
         **os.environ,
         "PEACEWATCH_LAKE_DIR": str(lake.lake_dir),
         "PEACEWATCH_STATE_DIR": str(lake.state_dir),
     }
-    cli = [sys.executable, "-m", "peacewatch.platform.cli", "sql", "-t", TENANT, "--engine", engine]
+    cli = [sys.executable, "-m", "peacewatch.cli.app", "sql", "-t", TENANT, "--engine", engine]
     first_two = "SELECT drone_id, count(*) AS n FROM reports GROUP BY drone_id ORDER BY drone_id LIMIT 2"
     ok = subprocess.run(
         [*cli, "--csv", first_two],
@@ -270,8 +270,8 @@ def _same(a: object, b: object) -> bool:
 def test_the_embedded_engine_and_spark_give_the_same_answers(
     spark: SparkSession, db: TenantDatabase, lake: Settings, query: str
 ) -> None:
-    from peacewatch.lakehouse.questions.answer import run_sql
-    from peacewatch.lakehouse.quick_sql import embedded_query
+    from peacewatch.lakehouse.query.questions.answer import run_sql
+    from peacewatch.lakehouse.query.quick_sql import embedded_query
 
     spark.catalog.setCurrentDatabase(db.database)
     embedded = embedded_query(lake, tenant=TENANT, query=query).to_pandas()
@@ -284,7 +284,7 @@ def test_the_embedded_engine_and_spark_give_the_same_answers(
 
 
 def test_the_embedded_engine_travels_in_time_and_refuses_bad_sql_in_one_line(lake: Settings) -> None:
-    from peacewatch.lakehouse.quick_sql import QuerySqlError, embedded_query
+    from peacewatch.lakehouse.query.quick_sql import QuerySqlError, embedded_query
 
     where = lake_table(lake, tenant=TENANT, name="reports")
     history = sorted(DeltaTable(where.uri).history(), key=lambda c: c["version"])

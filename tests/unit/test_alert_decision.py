@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from peacewatch.functions.alert_log import format_alert_line, parse_alert_line
-from peacewatch.functions.alert_tail import parse_since
-from peacewatch.functions.decision import AlertConfig, bad_citizens, cooldown_allows, decide
+from peacewatch.functions.desk.tail import parse_since
+from peacewatch.functions.runtime.alert_log import format_alert_line, parse_alert_line
+from peacewatch.functions.runtime.decision import AlertConfig, bad_citizens, cooldown_allows, decide
 from peacewatch.platform.contract import Citizen, Report, alert_id_for
 from peacewatch.platform.contract_data import ReportData, parse_report_data
 from peacewatch.platform.errors import InvalidConfig
@@ -156,13 +156,12 @@ def test_parse_since() -> None:
 
 
 def test_function_package_is_self_contained(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
 
-    from peacewatch.functions.packaging import build_function_zip
+    from peacewatch.functions.deploy.packaging import build_function_zip
     from peacewatch.platform.settings import Settings
 
     settings = Settings(state_dir=tmp_path / "state")  # cache stays shared: wheels download once
-    package = build_function_zip(settings, console=Console(quiet=True))
+    package = build_function_zip(settings)
     names = zipfile.ZipFile(package).namelist()
     # Pulsar's python_instance_main.py extracts the zip and reads <the file's own name>/src and
     # /deps: a folder named otherwise leaves the function's code unimportable (seen on Kubernetes,
@@ -170,9 +169,9 @@ def test_function_package_is_self_contained(tmp_path) -> None:  # type: ignore[n
     root = package.stem
     assert root.startswith("alerting-")
     assert all(n.startswith(f"{root}/") for n in names), names[:3]
-    assert f"{root}/src/peacewatch/functions/alerting.py" in names
+    assert f"{root}/src/peacewatch/functions/runtime/alerting.py" in names
     assert f"{root}/src/peacewatch/platform/contract.py" in names
-    assert f"{root}/src/peacewatch/platform/cli.py" not in names  # only what the function imports
+    assert f"{root}/src/peacewatch/cli/app.py" not in names  # only what the function imports
     wheels = {n.split("/")[-1].split("-")[0].lower() for n in names if n.startswith(f"{root}/deps/")}
     assert {"pydantic", "pydantic_core", "annotated_types", "typing_extensions"} <= wheels
 
@@ -186,15 +185,13 @@ def test_the_function_package_imports_without_peacewatch_installed(tmp_path) -> 
     import sys
     import sysconfig
 
-    from rich.console import Console
-
-    from peacewatch.functions.alert_deploy import alert_function_spec
-    from peacewatch.functions.packaging import build_function_zip
+    from peacewatch.functions.deploy.alerting import alert_function_spec
+    from peacewatch.functions.deploy.packaging import build_function_zip
     from peacewatch.platform.settings import Settings
 
     spec = alert_function_spec("north", config=AlertConfig(), runtime="python")
     classes = [spec.class_name, spec.input_serde]
-    package = build_function_zip(Settings(state_dir=tmp_path / "state"), console=Console(quiet=True))
+    package = build_function_zip(Settings(state_dir=tmp_path / "state"))
     zipfile.ZipFile(package).extractall(tmp_path)
     src = tmp_path / package.stem / "src"
     path = f"{src}:{sysconfig.get_paths()['purelib']}"
@@ -203,7 +200,7 @@ def test_the_function_package_imports_without_peacewatch_installed(tmp_path) -> 
         "for name in sys.argv[1:]:\n"
         "    module, _, cls = name.rpartition('.')\n"
         "    getattr(importlib.import_module(module), cls)\n"
-        "print(importlib.import_module('peacewatch.functions.alerting').__file__)"
+        "print(importlib.import_module('peacewatch.functions.runtime.alerting').__file__)"
     )
     proc = subprocess.run(
         [sys.executable, "-S", "-c", load, *classes],
@@ -216,7 +213,7 @@ def test_the_function_package_imports_without_peacewatch_installed(tmp_path) -> 
 def test_a_new_force_gets_the_java_function_with_the_measured_jvm_options() -> None:
     from pathlib import Path
 
-    from peacewatch.functions.alert_deploy import JAVA_INSTANCE_FLAGS, alert_function_spec
+    from peacewatch.functions.deploy.alerting import JAVA_INSTANCE_FLAGS, alert_function_spec
     from peacewatch.tenants.spec import TenantSpec
 
     spec = TenantSpec(name="north", display_name="North")

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peacewatch.functions.java_package import build_function_jar
+from peacewatch.functions.deploy.java_package import build_function_jar
 from peacewatch.platform.contract import Report
 from peacewatch.platform.contract_json import contract_json_schema
 from peacewatch.platform.settings import Settings

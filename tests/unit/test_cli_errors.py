@@ -8,7 +8,7 @@ import sys
 import pulsar
 import pytest
 
-from peacewatch.platform import cli
+from peacewatch.cli import app as cli
 from peacewatch.platform.errors import InvalidArgument, PeacewatchError
 
 

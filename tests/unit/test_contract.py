@@ -42,7 +42,7 @@ def test_valid_report_round_trips() -> None:
 def test_event_time_keeps_its_offset_and_is_stored_as_utc() -> None:
     from datetime import UTC, datetime
 
-    from peacewatch.lakehouse.rows import to_table
+    from peacewatch.lakehouse.ingest.rows import to_table
     from peacewatch.platform.contract_data import parse_report_data
 
     raw = _raw(_report(ts="2026-11-02T10:30:00+02:00"))

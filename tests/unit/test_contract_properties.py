@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from peacewatch.functions.alert_log import format_alert_line, parse_alert_line
-from peacewatch.functions.decision import AlertConfig, decide
+from peacewatch.functions.runtime.alert_log import format_alert_line, parse_alert_line
+from peacewatch.functions.runtime.decision import AlertConfig, decide
 from peacewatch.lakehouse.arrow_schema import arrow_schema, contract_schema
-from peacewatch.lakehouse.rows import to_table
+from peacewatch.lakehouse.ingest.rows import to_table
 from peacewatch.platform.contract import Alert, Report, alert_id_for, parse_contract, parse_report
 from peacewatch.platform.contract_data import contract_validator, parse_report_data
 from peacewatch.platform.errors import InvalidReport

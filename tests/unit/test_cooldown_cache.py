@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from peacewatch.functions.cooldown_cache import CooldownCache
+from peacewatch.functions.runtime.cooldown_cache import CooldownCache
 from tests.hypothesis_budget import budget
 
 COOLDOWN = 10.0

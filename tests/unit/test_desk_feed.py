@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peacewatch.functions.desk_feed import DeskFeed, desk_item
-from peacewatch.functions.desk_page import desk_page
+from peacewatch.functions.desk.feed import DeskFeed, desk_item
+from peacewatch.functions.desk.page import desk_page
 from peacewatch.platform.contract import Alert, alert_id_for
 from peacewatch.platform.contract_data import parse_alert_data
 

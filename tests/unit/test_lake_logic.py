@@ -8,18 +8,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peacewatch.lakehouse.arrow_schema import arrow_schema
-from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, Gap, GapTracker, MicroBatch
-from peacewatch.lakehouse.positions import (
-    decode_position,
-    encode_position,
-    identity_fingerprint,
-    sink_app_id,
-    source_app_id,
-)
-from peacewatch.lakehouse.rows import to_table
+from peacewatch.lakehouse.ingest.batching import BatchPolicy, CommitPlan, Gap, GapTracker, MicroBatch
+from peacewatch.lakehouse.ingest.positions import identity_fingerprint, sink_app_id, source_app_id
+from peacewatch.lakehouse.ingest.rows import to_table
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.contract_data import parse_report_data
-from peacewatch.platform.positions import closes_entry, entry_size, entry_start, follows
+from peacewatch.platform.positions import (
+    closes_entry,
+    decode_position,
+    encode_position,
+    entry_size,
+    entry_start,
+    follows,
+)
 
 
 class FakeClock:

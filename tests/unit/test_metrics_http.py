@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
-from peacewatch.lakehouse.sink_monitor import WorkerMetrics
+from peacewatch.lakehouse.ingest.sink_monitor import WorkerMetrics
 from peacewatch.platform.metrics_http import MetricsServer
 
 

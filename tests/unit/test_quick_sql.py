@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peacewatch.lakehouse.quick_sql import SIGHTINGS_SQL, with_sightings
+from peacewatch.lakehouse.query.quick_sql import SIGHTINGS_SQL, with_sightings
 
 
 def test_a_query_without_sightings_is_left_alone() -> None:

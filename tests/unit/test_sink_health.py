@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peacewatch.lakehouse.backlog import parse_backlog
-from peacewatch.lakehouse.batching_sink import SinkStats
-from peacewatch.lakehouse.sink_health import HealthOptions, StallWatch
+from peacewatch.lakehouse.ingest.backlog import parse_backlog
+from peacewatch.lakehouse.ingest.batching_sink import SinkStats
+from peacewatch.lakehouse.ingest.sink_health import HealthOptions, StallWatch
 
 STALL = 60.0
 

@@ -38,9 +38,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from peacewatch.lakehouse import batching
-from peacewatch.lakehouse.batching import BatchPolicy, CommitPlan, GapTracker
-from peacewatch.lakehouse.batching_sink import BatchingSink, CommitConflict, CommitOptions
+from peacewatch.lakehouse.ingest import batching
+from peacewatch.lakehouse.ingest.batching import BatchPolicy, CommitPlan, GapTracker
+from peacewatch.lakehouse.ingest.batching_sink import BatchingSink, CommitConflict, CommitOptions
 from peacewatch.platform.positions import encode_position
 from tests.hypothesis_budget import budget
 
@@ -217,7 +217,7 @@ NAMES = st.sampled_from(["a", "b", "c"])
 @pytest.fixture(autouse=True)
 def _quiet_sink_log() -> Iterator[None]:
     """The model meets thousands of gaps: their warnings cost more than the model itself."""
-    log = logging.getLogger("peacewatch.lakehouse.sink")
+    log = logging.getLogger("peacewatch.lakehouse.ingest.sink")
     level, log.level = log.level, logging.ERROR + 10
     yield
     log.setLevel(level)

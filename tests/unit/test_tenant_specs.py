@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from peacewatch.functions.decision import AlertConfig
+from peacewatch.functions.runtime.decision import AlertConfig
 from peacewatch.platform.auth import (
     SUPERUSER_ROLE,
     ensure_secret_key,
@@ -26,13 +26,8 @@ from peacewatch.platform.auth import (
 )
 from peacewatch.platform.errors import PeacewatchError, TokenError
 from peacewatch.platform.settings import Settings
-from peacewatch.tenants.onboarding import (
-    Exactly,
-    namespace_permissions,
-    namespace_policies,
-    same,
-    topic_permissions,
-)
+from peacewatch.platform.steps import Exactly, same
+from peacewatch.tenants.pulsar_steps import namespace_permissions, namespace_policies, topic_permissions
 from peacewatch.tenants.spec import OffloadSpec, RolesSpec, TenantSpec, load_spec
 
 EXAMPLES = Path(__file__).parents[2] / "tenants" / "examples"

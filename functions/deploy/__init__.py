@@ -1,0 +1,1 @@
+"""peacewatch.functions.deploy"""
