@@ -3,7 +3,7 @@ MinIO kit), and its Delta tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
@@ -12,37 +12,24 @@ from pydantic import BaseModel
 
 from peacewatch.lakehouse.access import LakeAccess, minio_user
 from peacewatch.lakehouse.arrow_schema import arrow_schema
-from peacewatch.lakehouse.lake import TABLES, TableName, lake_table
+from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.upkeep import open_table
 from peacewatch.platform.contract import Alert, Report
-from peacewatch.platform.credentials import MINIO_KITS, Kit
+from peacewatch.platform.credentials import MINIO_KITS
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.steps import Exactly, Step, StepKey
 
-__all__ = ["DeltaTableStep", "MinioBucket", "MinioPolicy", "MinioUser", "minio_steps", "table_steps"]
+__all__ = ["LakeResource", "minio_steps", "table_steps"]
 
 _MAY = {"lake": "read/write", "analyst": "read", "upkeep": "read/write/delete"}
 _MODELS: dict[str, type[BaseModel]] = {"reports": Report, "alerts": Alert}
 
 
-@dataclass(frozen=True)
-class MinioBucket(StepKey):
-    pass
-
-
-@dataclass(frozen=True)
-class MinioPolicy(StepKey):
-    kit: Kit
-
-
-@dataclass(frozen=True)
-class MinioUser(StepKey):
-    kit: Kit
-
-
-@dataclass(frozen=True)
-class DeltaTableStep(StepKey):
-    table: TableName
+class LakeResource(StrEnum):
+    BUCKET = "MinIO bucket"
+    POLICY = "MinIO policy"  # name: the kit
+    USER = "MinIO user"  # name: the kit
+    TABLE = "Delta table"  # name: the table
 
 
 def _policy_statements(policy: dict[str, Any] | None) -> Exactly | None:
@@ -67,18 +54,18 @@ def minio_steps(settings: Settings, lake: LakeAccess, *, tenant: str) -> list[St
     """The bucket (lake + offloaded ledgers); per MinIO kit a policy for it alone and a user."""
     bucket = settings.tenant_bucket(tenant)
     steps = [
-        Step(MinioBucket(), f"MinIO bucket {bucket}", lake.bucket_exists(tenant), True,
+        Step(StepKey(LakeResource.BUCKET), f"MinIO bucket {bucket}", lake.bucket_exists(tenant), True,
              lambda: lake.create_bucket(tenant))
     ]  # fmt: skip
     for kit in MINIO_KITS:
         user = minio_user(tenant, kit)
         steps.append(Step(
-            MinioPolicy(kit), f"MinIO policy {user} ({_MAY[kit]} {bucket})",
+            StepKey(LakeResource.POLICY, kit), f"MinIO policy {user} ({_MAY[kit]} {bucket})",
             _policy_statements(lake.policy(tenant, kit)), _policy_statements(lake.wanted_policy(tenant, kit)),
             partial(lake.put_policy, tenant, kit),
         ))  # fmt: skip
         steps.append(Step(
-            MinioUser(kit), f"MinIO user {user}, its keys in the {kit} kit",
+            StepKey(LakeResource.USER, kit), f"MinIO user {user}, its keys in the {kit} kit",
             {"policy": lake.user_policy(tenant, kit), "credentials": lake.has_credentials(tenant, kit)},
             {"policy": user, "credentials": True},
             partial(lake.put_user, tenant, kit),
@@ -94,7 +81,7 @@ def table_steps(settings: Settings, lake: LakeAccess, *, tenant: str) -> list[St
         where = lake_table(settings, tenant=tenant, name=table_name, credentials=lake.root)
         there = bucket_there and open_table(where) is not None
         steps.append(Step(
-            DeltaTableStep(table_name), f"Delta table {where.uri}", there, True,
+            StepKey(LakeResource.TABLE, table_name), f"Delta table {where.uri}", there, True,
             partial(DeltaTable.create, where.uri, schema=arrow_schema(_MODELS[table_name]),
                     partition_by=["date"], mode="ignore", storage_options=where.storage_options),
         ))  # fmt: skip

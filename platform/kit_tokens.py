@@ -6,7 +6,7 @@ or past half its life."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
 from peacewatch.platform.auth import KIT_LIFETIMES, mint_token, secret_key, token_needs_renewal
@@ -14,12 +14,11 @@ from peacewatch.platform.credentials import TOKEN_KITS, Kit, kit_dir, write_kit_
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.steps import Step, StepKey
 
-__all__ = ["KitToken", "kit_token_steps"]
+__all__ = ["KitResource", "kit_token_steps"]
 
 
-@dataclass(frozen=True)
-class KitToken(StepKey):
-    kit: Kit
+class KitResource(StrEnum):
+    TOKEN = "kit token"  # noqa: S105 - a step kind, not a secret; name: the kit
 
 
 def kit_token_state(settings: Settings, tenant: str, kit: Kit, role: str) -> str:
@@ -49,7 +48,7 @@ def kit_token_steps(settings: Settings, *, tenant: str, roles: Mapping[Kit, str]
     """One step per token kit; `roles`: each kit's broker role (with the force's generation)."""
     return [
         Step(
-            KitToken(kit),
+            StepKey(KitResource.TOKEN, kit),
             f"{kit} kit token ({roles[kit]}, {KIT_LIFETIMES[kit].days} days)",
             kit_token_state(settings, tenant, kit, roles[kit]),
             "current",

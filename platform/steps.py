@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["Exactly", "Plan", "Step", "StepKey", "apply_steps", "same"]
@@ -18,8 +19,12 @@ __all__ = ["Exactly", "Plan", "Step", "StepKey", "apply_steps", "same"]
 
 @dataclass(frozen=True)
 class StepKey:
-    """What a step is about. Each owner subclasses it (`KitToken(kit="alerting")`), so steps are
-    found by what they are, never by their display text."""
+    """What a step is about: one of its owner's resource kinds (an enum the owner declares) and,
+    where there are several of that kind, which one - `StepKey(KitResource.TOKEN, "alerting")`.
+    Steps are found by what they are, never by their display text."""
+
+    kind: StrEnum
+    name: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,15 @@ from peacewatch.platform.auth import new_generation, role_name
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import TOKEN_KITS, secrets_dir
 from peacewatch.platform.errors import PeacewatchError, TenantNotOurs
-from peacewatch.platform.kit_tokens import KitToken, kit_token_steps
+from peacewatch.platform.kit_tokens import KitResource, kit_token_steps
 from peacewatch.platform.onboarded import current_generation, onboarded_tenants, recorded_spec
 from peacewatch.platform.progress import LOGGED, Progress
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
-from peacewatch.platform.steps import Plan, Step, apply_steps
+from peacewatch.platform.steps import Plan, Step, StepKey, apply_steps
 from peacewatch.platform.topics import NAMESPACE
 from peacewatch.tenants.pulsar_steps import (
-    PulsarNamespace,
+    PulsarResource,
     normalised,
     pulsar_steps,
     set_topic_grants,
@@ -71,7 +71,7 @@ def plan_steps(
     tenant = spec.name
     generation = current_generation(admin, tenant) or new_generation()
     plan = Plan(pulsar_steps(settings, admin, spec, generation=generation))
-    ns_exists = plan[PulsarNamespace()].current["namespace"]
+    ns_exists = plan[StepKey(PulsarResource.NAMESPACE)].current["namespace"]
     plan.extend(minio_steps(settings, lake, tenant=tenant))
     roles = {kit: role_name(spec.role(kit), generation) for kit in TOKEN_KITS}  # type: ignore[arg-type]
     plan.extend(kit_token_steps(settings, tenant=tenant, roles=roles))
@@ -80,7 +80,7 @@ def plan_steps(
     if with_function:
         plan.extend([alert_function_step(
             settings, admin, tenant=tenant, alerting=spec.alerting, ns_exists=ns_exists, progress=progress,
-            token_current=not plan[KitToken("alerting")].needed,
+            token_current=not plan[StepKey(KitResource.TOKEN, "alerting")].needed,
         )])  # fmt: skip
     # The generation is recorded with the spec: the roles above are named after it.
     plan.extend([spec_record_step(admin, spec, generation=generation, ns_exists=ns_exists)])

@@ -9,7 +9,7 @@ unit-tested apart from the broker.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
@@ -25,12 +25,7 @@ from peacewatch.tenants.provisioning import provision_topics
 from peacewatch.tenants.spec import RoleKind, TenantSpec
 
 __all__ = [
-    "NamespaceGrants",
-    "NamespacePolicy",
-    "PulsarNamespace",
-    "PulsarTenant",
-    "SpecRecord",
-    "TopicGrants",
+    "PulsarResource",
     "namespace_permissions",
     "namespace_policies",
     "pulsar_steps",
@@ -42,34 +37,13 @@ __all__ = [
 _MB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class PulsarTenant(StepKey):
-    pass
-
-
-@dataclass(frozen=True)
-class PulsarNamespace(StepKey):
-    """The namespace with its topics, their identities, schemas and the lake's subscription."""
-
-
-@dataclass(frozen=True)
-class NamespacePolicy(StepKey):
-    name: str
-
-
-@dataclass(frozen=True)
-class TopicGrants(StepKey):
-    topic: str
-
-
-@dataclass(frozen=True)
-class NamespaceGrants(StepKey):
-    pass
-
-
-@dataclass(frozen=True)
-class SpecRecord(StepKey):
-    pass
+class PulsarResource(StrEnum):
+    TENANT = "tenant"
+    NAMESPACE = "namespace"  # with its topics, their identities, schemas and the lake's subscription
+    POLICY = "namespace policy"  # name: the policy
+    TOPIC_GRANTS = "topic grants"  # name: the topic
+    NAMESPACE_GRANTS = "namespace grants"
+    SPEC = "spec record"
 
 
 def namespace_policies(spec: TenantSpec, settings: Settings) -> dict[str, Any]:
@@ -190,7 +164,8 @@ def pulsar_steps(settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ge
     info = admin.get_tenant(tenant)
     wanted_tenant = {"adminRoles": spec.admin_roles, "allowedClusters": clusters}
     steps.append(Step(
-        PulsarTenant(), f"tenant {tenant} (admin roles {spec.admin_roles or '-'})", info, wanted_tenant,
+        StepKey(PulsarResource.TENANT), f"tenant {tenant} (admin roles {spec.admin_roles or '-'})", info,
+        wanted_tenant,
         (lambda: admin.create_tenant(tenant, admin_roles=spec.admin_roles, clusters=clusters)) if info is None
         else (lambda: admin.update_tenant(tenant, admin_roles=spec.admin_roles, clusters=clusters)),
     ))  # fmt: skip
@@ -204,7 +179,7 @@ def pulsar_steps(settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ge
     plain_exist = ns_exists and set(plain) <= set(admin.topics(ns))
     # Namespace, topics, identities and schemas: provisioning, itself idempotent.
     steps.append(Step(
-        PulsarNamespace(),
+        StepKey(PulsarResource.NAMESPACE),
         f"namespace {ns}, topics (reports x{spec.partitions}) with identities, contract schemas",
         {"namespace": ns_exists, "partitions": reports_partitions, "identities": identities,
          "lake subscription": lake_subscribed, "topics": plain_exist},
@@ -214,16 +189,13 @@ def pulsar_steps(settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ge
     ))  # fmt: skip
     for name, value in namespace_policies(spec, settings).items():
         current = admin.get_namespace_policy_or_none(ns, name) if ns_exists else None
-        steps.append(
-            Step(
-                NamespacePolicy(name), f"{name} on {ns}", current, value, _set_policy(admin, ns, name, value)
-            )
-        )
+        key = StepKey(PulsarResource.POLICY, name)
+        steps.append(Step(key, f"{name} on {ns}", current, value, _set_policy(admin, ns, name, value)))
     ns_level = normalised(admin.namespace_permissions(ns)) if ns_exists else {}
     for topic, grants in topic_permissions(spec, generation).items():
         current_grants = _topic_only(admin.topic_permissions(topic), ns_level) if ns_exists else {}
         steps.append(Step(
-            TopicGrants(topic),
+            StepKey(PulsarResource.TOPIC_GRANTS, topic),
             f"permissions on {TenantTopics.local_name(topic)}: "
             + ", ".join(f"{role} {'/'.join(a)}" for role, a in grants.items()),
             Exactly(current_grants), Exactly(normalised(grants)),
@@ -236,8 +208,8 @@ def pulsar_steps(settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ge
         else {}
     )
     steps.append(Step(
-        NamespaceGrants(), f"{', '.join(ns_grants)} may run functions in {ns}", Exactly(current_ns),
-        Exactly(normalised(ns_grants)),
+        StepKey(PulsarResource.NAMESPACE_GRANTS), f"{', '.join(ns_grants)} may run functions in {ns}",
+        Exactly(current_ns), Exactly(normalised(ns_grants)),
         partial(_set_namespace_grants, admin, ns, ns_grants, current_ns),
     ))  # fmt: skip
     return steps
@@ -249,7 +221,7 @@ def spec_record_step(admin: PulsarAdmin, spec: TenantSpec, *, generation: str, n
     current_props = admin.get_namespace_policy_or_none(ns, "properties") if ns_exists else None
     wanted_props = {SPEC_PROPERTY: spec.model_dump_json(), GENERATION_PROPERTY: generation}
     return Step(
-        SpecRecord(), "spec recorded on the namespace", current_props, wanted_props,
+        StepKey(PulsarResource.SPEC), "spec recorded on the namespace", current_props, wanted_props,
         lambda: admin.set_namespace_policy(ns, "properties", wanted_props, method="PUT"),
     )  # fmt: skip
 

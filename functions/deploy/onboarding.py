@@ -3,7 +3,7 @@ its spec gives, redeployed when that config, its runtime or its token changes.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
 from peacewatch.functions.deploy.alerting import (
@@ -23,12 +23,11 @@ from peacewatch.platform.steps import Step, StepKey
 from peacewatch.platform.topic_identity import recorded_identity
 from peacewatch.platform.topics import NAMESPACE, TenantTopics
 
-__all__ = ["AlertFunction", "alert_function_step"]
+__all__ = ["FunctionResource", "alert_function_step"]
 
 
-@dataclass(frozen=True)
-class AlertFunction(StepKey):
-    pass
+class FunctionResource(StrEnum):
+    ALERT_FUNCTION = "alert function"
 
 
 def alert_function_step(
@@ -69,7 +68,7 @@ def alert_function_step(
     # (the `alerting` subscription stays, so the other implementation resumes where this one was).
     switched = current_fn is not None and current_fn["runtime"] != a.runtime
     return Step(
-        AlertFunction(),
+        StepKey(FunctionResource.ALERT_FUNCTION),
         f"alert function ({a.runtime}, threshold {a.threshold}, cooldown {a.cooldown_s:g}s, "
         f"parallelism {a.parallelism})",
         current_fn, wanted_fn,

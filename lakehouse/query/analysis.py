@@ -87,14 +87,9 @@ def force_threshold(settings: Settings, tenant: str) -> int:
 
 
 def run_analysis(
-    settings: Settings,
-    *,
-    tenant: str,
-    out: Path,
-    keys: str = "abcde",
-    params: AnalysisParams | None = None,
+    settings: Settings, *, tenant: str, out: Path, keys: str = "abcde", params: AnalysisParams | None = None,
     progress: Progress = LOGGED,
-) -> tuple[list[Answer], Path]:
+) -> tuple[list[Answer], Path]:  # fmt: skip
     """Answer the questions for one tenant; writes its charts and report.html under out/tenant."""
     params = params or AnalysisParams(threshold=force_threshold(settings, tenant))
     with tenant_session(settings, tenant, progress=progress) as (spark, db):
@@ -106,13 +101,8 @@ def run_analysis(
 
 
 def run_query(
-    settings: Settings,
-    *,
-    tenant: str,
-    query: str,
-    limit: int,
-    verbose: bool = False,
+    settings: Settings, *, tenant: str, query: str, limit: int, verbose: bool = False,
     progress: Progress = LOGGED,
-) -> pd.DataFrame:
+) -> pd.DataFrame:  # fmt: skip
     with tenant_session(settings, tenant, verbose=verbose, progress=progress) as (spark, _db):
         return run_sql(spark, query, limit=limit)

@@ -12,13 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pyspark.sql import SparkSession
 
-from peacewatch.lakehouse.query.questions.answer import (
-    AnalysisParams,
-    Answer,
-    alert_flag,
-    figure_png,
-    run_sql,
-)
+from .answer import AnalysisParams, Answer, alert_flag, figure_png, run_sql
 
 __all__ = ["QUESTION", "answer", "cell_center"]
 
