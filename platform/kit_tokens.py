@@ -21,7 +21,7 @@ class KitResource(StrEnum):
     TOKEN = "kit token"  # noqa: S105 - a step kind, not a secret; name: the kit
 
 
-def kit_token_state(settings: Settings, tenant: str, kit: Kit, role: str) -> str:
+def _kit_token_state(settings: Settings, tenant: str, kit: Kit, role: str) -> str:
     import jwt
 
     path = kit_dir(settings, tenant, kit) / "token"
@@ -50,7 +50,7 @@ def kit_token_steps(settings: Settings, *, tenant: str, roles: Mapping[Kit, str]
         Step(
             StepKey(KitResource.TOKEN, kit),
             f"{kit} kit token ({roles[kit]}, {KIT_LIFETIMES[kit].days} days)",
-            kit_token_state(settings, tenant, kit, roles[kit]),
+            _kit_token_state(settings, tenant, kit, roles[kit]),
             "current",
             partial(_write_kit_token, settings, tenant, kit, roles[kit]),
         )

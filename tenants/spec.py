@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +12,7 @@ from peacewatch.functions.deploy.alerting_spec import AlertingSpec
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.topics import validate_tenant_name
 
-__all__ = ["AlertingSpec", "RetentionSpec", "RoleKind", "TenantSpec", "load_spec", "spec_from_json"]
+__all__ = ["AlertingSpec", "RetentionSpec", "RoleKind", "TenantSpec", "load_spec", "spec_from_record"]
 
 RoleKind = Literal["fleet", "officer", "lake", "alerting"]
 SchemaCompatibility = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FULL", "FULL_TRANSITIVE"]
@@ -114,11 +113,6 @@ def load_spec(path: Path) -> TenantSpec:
         return TenantSpec.model_validate(data)
     except ValidationError as exc:
         raise PeacewatchError(f"{path}: {_reason(exc)}") from None
-
-
-def spec_from_json(text: str) -> TenantSpec:
-    """A spec recorded on a namespace, as its JSON text."""
-    return spec_from_record(json.loads(text))
 
 
 def spec_from_record(data: dict[str, Any]) -> TenantSpec:
