@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from peacewatch.cli.output import RichProgress
+from peacewatch.cli.shown import plain, text
 from peacewatch.platform.errors import PeacewatchError
 from peacewatch.platform.reachability import require
 from peacewatch.platform.settings import Settings
@@ -75,6 +76,8 @@ def sql(
         df = run_query(ctx.obj, tenant=tenant, query=query, limit=limit, verbose=verbose,
                        progress=RichProgress(console))  # fmt: skip
     if as_csv:
+        if sys.stdout.isatty():  # to a terminal, drone strings are shown inert; to a pipe, exact
+            df = df.map(lambda v: plain(v) if isinstance(v, str) else v)
         df.to_csv(sys.stdout, index=False)
     elif as_json:
         for line in df.to_json(orient="records", lines=True, date_format="iso").splitlines():
@@ -118,7 +121,7 @@ def print_answers(tenant: str, answers: list[Answer], report: Path, *, to: Conso
 
     to.rule(f"[bold]{tenant}")
     for a in answers:
-        to.print(f"[bold]({a.key}) {a.question}[/]")
-        to.print(a.finding, highlight=False)
+        to.print(text(f"({a.key}) {a.question}", style="bold"))
+        to.print(text(a.finding), highlight=False)
         to.print(rich_table(a.table, limit=10))
     to.print(f"report: {report}")

@@ -11,12 +11,14 @@ import typer
 from deltalake.exceptions import TableNotFoundError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from peacewatch.cli.analyze import analyze, sql
 from peacewatch.cli.functions import alerts_app, desk
 from peacewatch.cli.functions import app as functions_app
 from peacewatch.cli.kube import app as kube_app
 from peacewatch.cli.lake import app as lake_app
+from peacewatch.cli.shown import plain
 from peacewatch.cli.simulate import simulate
 from peacewatch.cli.stack import app as stack_app
 from peacewatch.cli.tenants import app as tenants_app
@@ -82,8 +84,9 @@ _BROKER_AWAY = (
 )
 
 
-def _one_line(err: Console, text: str) -> None:
-    err.print(f"[red]error:[/] {text}", highlight=False, soft_wrap=True)
+def _one_line(err: Console, message: str) -> None:
+    # Messages quote names and files given to us: printed as data, never as markup.
+    err.print(Text.assemble(("error:", "red"), " ", plain(message)), highlight=False, soft_wrap=True)
 
 
 def main() -> None:

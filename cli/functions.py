@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from peacewatch.cli.output import RichProgress
+from peacewatch.cli.shown import line, text
 from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME, deploy_alerting
 from peacewatch.functions.deploy.smoke_check import run_smoke
 from peacewatch.functions.desk.server import DeskServer
@@ -80,6 +83,7 @@ def deploy(
 @app.command()
 def status(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
     """Instances of the tenant's alert function: running, processed, errors, latency."""
+    validate_tenant_name(tenant)
     with pulsar_admin(ctx.obj) as admin:
         if admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME) is None:
             raise PeacewatchError(
@@ -94,7 +98,7 @@ def status(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")
         table.add_row(
             str(inst["instanceId"]), "yes" if s["running"] else "[red]no[/]", str(s["numReceived"]),
             str(s["numSuccessfullyProcessed"]), str(s["numUserExceptions"]), str(s["numSystemExceptions"]),
-            f"{s['averageLatency']:.2f}", s.get("error") or "",
+            f"{s['averageLatency']:.2f}", text(s.get("error") or ""),
         )  # fmt: skip
     console.print(
         f"{tenant}/{NAMESPACE}/{ALERT_FUNCTION_NAME}: {st['numRunning']}/{st['numInstances']} running"
@@ -105,6 +109,7 @@ def status(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")
 @app.command()
 def delete(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
     """Remove the tenant's alert function (its topics and data stay)."""
+    validate_tenant_name(tenant)
     with pulsar_admin(ctx.obj) as admin:
         gone = admin.delete_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME)
     console.print("deleted" if gone else "there was no alert function")
@@ -147,16 +152,20 @@ def tail(
                 print(json.dumps(alert), flush=True)
                 continue
             seen = datetime.fromisoformat(alert["ts"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            console.print(
-                f"[bold red]ALERT[/] {seen}  [bold]{alert['citizen']}[/] ({alert['citizen_id']}) "
-                f"peacescore [red]{alert['peacescore']}[/] < {alert['threshold']}  "
-                f"drone {alert['drone']} at {alert['lat']:.5f},{alert['lon']:.5f}",
-                highlight=False,
-            )
+            console.print(alert_line(alert, seen=seen), highlight=False, soft_wrap=True)
     except KeyboardInterrupt:
         pass
     finally:
         client.close()
+
+
+def alert_line(alert: dict[str, Any], *, seen: str) -> Text:
+    """One alert for a terminal. Every field came from a drone: data, never markup (cli.shown)."""
+    return line(
+        ("ALERT", "bold red"), f" {seen}  ", (alert["citizen"], "bold"), f" ({alert['citizen_id']}) ",
+        "peacescore ", (alert["peacescore"], "red"), f" < {alert['threshold']}  ",
+        f"drone {alert['drone']} at {alert['lat']:.5f},{alert['lon']:.5f}",
+    )  # fmt: skip
 
 
 def desk(

@@ -24,7 +24,7 @@ class RichProgress:
             yield None
 
     def note(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, markup=False)  # the library's notes quote names
 
     @contextmanager
     def counting(self, text: str, *, total: int) -> Iterator[Callable[[int], None]]:

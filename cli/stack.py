@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peacewatch.cli.output import RichProgress
+from peacewatch.cli.shown import line
 from peacewatch.cli.tenants import show_plan_of
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_helm, ensure_prometheus
@@ -79,6 +80,8 @@ def rotate_key(ctx: typer.Context) -> None:
     settings: Settings = ctx.obj
     progress = RichProgress(console)
     Stack(settings=settings, progress=progress).rotate_key()
-    forces = reapply_all(settings, progress=progress, on_plan=show_plan_of,
-                         on_step=lambda s: console.print(f"[green]done[/] {s.what}"))  # fmt: skip
+    forces = reapply_all(
+        settings, progress=progress, on_plan=show_plan_of,
+        on_step=lambda s: console.print(line(("done", "green"), " ", s.what)),
+    )  # fmt: skip
     console.print(f"re-issued the tokens of {len(forces)} force(s): {', '.join(forces) or '-'}")

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from peacewatch.cli.output import RichProgress
+from peacewatch.cli.shown import line, plain, text
 from peacewatch.lakehouse.access import LakeAccess, minio_errors
 from peacewatch.platform.alert_settings import COOLDOWN_MAX_S, DEFAULT_ALERT_RUNTIME, THRESHOLD_MAX
 from peacewatch.platform.auth import PERSON_LIFETIMES, mint_token, role_name, secret_key, token_expiry
@@ -44,17 +46,18 @@ def _needs(ctx: typer.Context) -> None:
     )
 
 
-def _show(value: Any) -> str:
-    text = str(value) if value is not None else "-"
-    return text if len(text) <= 60 else text[:57] + "..."
+def _show(value: Any) -> Text:
+    shown: str = plain(value) if value is not None else "-"
+    return text(shown if len(shown) <= 60 else shown[:57] + "...")
 
 
 def _plan_table(spec: TenantSpec, steps: list[Step]) -> Table:
-    table = Table("", "step", "now", "wanted", title=f"{spec.name} ({spec.display_name})")
+    # A spec's strings and the broker's answers are data: Text cells, never markup.
+    table = Table("", "step", "now", "wanted", title=text(f"{spec.name} ({spec.display_name})"))
     for step in steps:
         if step.needed:
-            table.add_row("[yellow]~[/]" if step.current else "[green]+[/]", step.what, _show(step.current),
-                          _show(step.wanted))  # fmt: skip
+            table.add_row("[yellow]~[/]" if step.current else "[green]+[/]", text(step.what),
+                          _show(step.current), _show(step.wanted))  # fmt: skip
     return table
 
 
@@ -76,7 +79,7 @@ def apply_spec(
 
     needed = onboarding.apply_spec(
         settings, spec, dry_run=dry_run, with_function=with_function, progress=RichProgress(console),
-        on_plan=show_plan, on_step=lambda s: console.print(f"[green]done[/] {s.what}"),
+        on_plan=show_plan, on_step=lambda s: console.print(line(("done", "green"), " ", s.what)),
     )  # fmt: skip
     if not needed:
         console.print(f"{spec.name}: up to date ({len(planned)} steps checked)")
@@ -143,9 +146,10 @@ def list_(ctx: typer.Context) -> None:
         for tenant in onboarded_tenants(admin):
             spec = applied_spec(admin, tenant)
             shown = (
-                [spec.display_name, str(spec.alerting.threshold), str(spec.partitions)] if spec else ["-"] * 3
-            )
-            table.add_row(tenant, *shown, ctx.obj.tenant_bucket(tenant))
+                [text(spec.display_name), str(spec.alerting.threshold), str(spec.partitions)]
+                if spec else ["-"] * 3
+            )  # fmt: skip
+            table.add_row(text(tenant), *shown, text(ctx.obj.tenant_bucket(tenant)))
     console.print(table)
 
 
@@ -159,7 +163,8 @@ def show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
         raise PeacewatchError(
             f"tenant {name!r} was not onboarded with a spec: `peacewatch tenants add {name}`"
         )
-    console.print(spec.to_yaml(), highlight=False)
+    console.print("\n".join(plain(line) for line in spec.to_yaml().splitlines()), markup=False,
+                  highlight=False)  # fmt: skip
     apply_spec(ctx.obj, spec, dry_run=True)
 
 
@@ -174,7 +179,7 @@ def remove(
     with minio_errors(), pulsar_admin(ctx.obj) as admin:
         done = remove_tenant(ctx.obj, admin, LakeAccess(ctx.obj), tenant=name, purge=purge)
     for item in done:
-        console.print(f"[red]-[/] {item}")
+        console.print(line(("-", "red"), " ", item))
     if not done:
         console.print(f"{name}: nothing to remove")
 
