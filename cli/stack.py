@@ -12,7 +12,7 @@ from peacewatch.cli.tenants import show_plan_of
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import ensure_helm, ensure_prometheus
 from peacewatch.platform.stack.manager import ComponentStatus, Stack
-from peacewatch.tenants.onboarding import reapply_all
+from peacewatch.tenants.onboarding import reapply_all, recorded_forces
 
 app = typer.Typer(help="The local stack: Apache Pulsar standalone (with functions worker) and MinIO.")
 console = Console()
@@ -79,9 +79,11 @@ def rotate_key(ctx: typer.Context) -> None:
     (drones and officers need new ones: `peacewatch tenants token`)."""
     settings: Settings = ctx.obj
     progress = RichProgress(console)
+    # Read (and verify) the records with the key that signed them, before it changes.
+    recorded = recorded_forces(settings)
     Stack(settings=settings, progress=progress).rotate_key()
     forces = reapply_all(
-        settings, progress=progress, on_plan=show_plan_of,
+        settings, recorded, progress=progress, on_plan=show_plan_of,
         on_step=lambda s: console.print(line(("done", "green"), " ", s.what)),
     )  # fmt: skip
     console.print(f"re-issued the tokens of {len(forces)} force(s): {', '.join(forces) or '-'}")

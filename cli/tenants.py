@@ -68,8 +68,9 @@ def show_plan_of(spec: TenantSpec, steps: list[Step]) -> None:
 
 
 def apply_spec(
-    settings: Settings, spec: TenantSpec, *, dry_run: bool = False, with_function: bool = True
-) -> list[Step]:
+    settings: Settings, spec: TenantSpec, *, dry_run: bool = False, with_function: bool = True,
+    fresh_generation: bool = False,
+) -> list[Step]:  # fmt: skip
     """onboarding.apply_spec, shown: the plan's table, each step done, what changed."""
     planned: list[Step] = []
 
@@ -78,7 +79,8 @@ def apply_spec(
         show_plan_of(spec, steps)
 
     needed = onboarding.apply_spec(
-        settings, spec, dry_run=dry_run, with_function=with_function, progress=RichProgress(console),
+        settings, spec, dry_run=dry_run, with_function=with_function, fresh_generation=fresh_generation,
+        progress=RichProgress(console),
         on_plan=show_plan, on_step=lambda s: console.print(line(("done", "green"), " ", s.what)),
     )  # fmt: skip
     if not needed:
@@ -122,11 +124,18 @@ def add(
 
 @app.command("apply")
 def apply_(
-    ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Tenant spec YAML file(s)")
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Tenant spec YAML file(s)"),
+    new_generation: bool = typer.Option(
+        False,
+        "--new-generation",
+        help="New role names for the force (its record was changed outside peacewatch); tokens handed "
+        "out before stop working",
+    ),
 ) -> None:
     """Make the platform match each spec: changes only what differs."""
     for spec in [load_spec(f) for f in files]:  # all files valid before anything changes
-        apply_spec(ctx.obj, spec)
+        apply_spec(ctx.obj, spec, fresh_generation=new_generation)
 
 
 @app.command()
@@ -144,7 +153,7 @@ def list_(ctx: typer.Context) -> None:
     table = Table("tenant", "display name", "threshold", "partitions", "bucket")
     with pulsar_admin(ctx.obj) as admin:
         for tenant in onboarded_tenants(admin):
-            spec = applied_spec(admin, tenant)
+            spec = applied_spec(admin, tenant, signing_key=secret_key(ctx.obj))
             shown = (
                 [text(spec.display_name), str(spec.alerting.threshold), str(spec.partitions)]
                 if spec else ["-"] * 3
@@ -158,7 +167,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
     """A force's applied spec, and whether the platform still matches it."""
     validate_tenant_name(name)
     with pulsar_admin(ctx.obj) as admin:
-        spec = applied_spec(admin, name)
+        spec = applied_spec(admin, name, signing_key=secret_key(ctx.obj))
     if spec is None:
         raise PeacewatchError(
             f"tenant {name!r} was not onboarded with a spec: `peacewatch tenants add {name}`"
@@ -207,17 +216,16 @@ def token(
             "are the platform's own, kept in its kits)"
         )
     with pulsar_admin(settings) as admin:
-        spec = applied_spec(admin, name)
-        generation = current_generation(admin, name)
+        key = secret_key(settings)
+        spec = applied_spec(admin, name, signing_key=key)
+        generation = current_generation(admin, name, signing_key=key)
     if spec is None or generation is None:
         raise PeacewatchError(
             f"{name!r} is not a force onboarded by peacewatch: `peacewatch tenants add {name}`"
         )
     lifetime = timedelta(days=expires_days) if expires_days else PERSON_LIFETIMES[role]
     kind: RoleKind = "fleet" if role == "fleet" else "officer"
-    issued = mint_token(
-        secret_key(settings), role=role_name(spec.role(kind), generation), expires_in=lifetime
-    )
+    issued = mint_token(key, role=role_name(spec.role(kind), generation), expires_in=lifetime)
     expiry = token_expiry(issued)
     print(issued)
     Console(stderr=True).print(

@@ -12,6 +12,7 @@ force removed and onboarded again gets a new generation, and tokens of the old o
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import jwt
 
 from peacewatch.platform.credentials import Kit, secrets_dir, write_private
-from peacewatch.platform.errors import TokenError
+from peacewatch.platform.errors import InvalidArgument, TokenError
 from peacewatch.platform.settings import Settings
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "superuser_token_path",
     "token_expiry",
     "token_needs_renewal",
+    "validate_role_name",
 ]
 
 SUPERUSER_ROLE = "peacewatch-admin"
@@ -89,6 +91,23 @@ def token_needs_renewal(token: str, *, lifetime: timedelta) -> bool:
 
 def new_generation() -> str:
     return secrets.token_hex(3)
+
+
+# A role is a token's subject and a segment of admin REST paths: letters, digits and `_.@-`,
+# starting with a letter or digit, no `..` (quoted in paths anyway: platform.pulsar_admin).
+_ROLE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_@-]|\.(?!\.)){0,99}")
+
+
+def validate_role_name(name: str) -> str:
+    """`name` if it may be a role's (base) name, else InvalidArgument saying what is allowed."""
+    if not isinstance(name, str) or not _ROLE_RE.fullmatch(name):
+        raise InvalidArgument(
+            f"invalid role name {name!r}: use 1-100 letters, digits and '_.@-', starting with a letter "
+            "or digit (e.g. north-precinct-officer)"
+        )
+    if name == SUPERUSER_ROLE:
+        raise InvalidArgument(f"role name {name!r} is the platform's own: choose another")
+    return name
 
 
 def role_name(base: str, generation: str) -> str:

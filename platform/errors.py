@@ -13,11 +13,13 @@ __all__ = [
     "PeacewatchError",
     "PulsarAdminError",
     "PulsarUnavailable",
+    "RecordNotAuthentic",
     "RetentionTooShort",
     "SourceTopicChanged",
     "StackError",
     "TenantNotOurs",
     "TokenError",
+    "UnsafeName",
 ]
 
 
@@ -38,6 +40,14 @@ class InvalidReport(PeacewatchError):
 class InvalidArgument(PeacewatchError, ValueError):
     """A value given on the command line or in a file that cannot be used (also a ValueError, so
     pydantic validators and typer callbacks may raise it)."""
+
+
+class UnsafeName(InvalidArgument):
+    """A name that would change the meaning of a path or URL it goes into (`..`, `/`, `#`)."""
+
+
+class RecordNotAuthentic(PeacewatchError):
+    """A force's recorded spec or generation that the platform did not write (platform.onboarded)."""
 
 
 class InvalidConfig(PeacewatchError):

@@ -11,10 +11,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from peacewatch.platform.errors import PulsarAdminError
+from peacewatch.platform.errors import PulsarAdminError, UnsafeName
 
 __all__ = ["PulsarAdmin"]
 
@@ -28,15 +29,34 @@ def _rewind_files(kwargs: dict[str, Any]) -> None:
             handle.seek(0)
 
 
+def _q(segment: str) -> str:
+    """One path segment, quoted: a name can never add, climb or end a segment of the path, nor
+    start a query or fragment (a role named `../../x#` once granted on another force's namespace)."""
+    if segment in ("", ".", ".."):
+        raise UnsafeName(f"{segment!r} cannot be a name in a Pulsar admin path: use letters, digits and '-'")
+    return quote(segment, safe="")
+
+
+def _ns(namespace: str) -> str:
+    """tenant/namespace, each quoted."""
+    parts = namespace.split("/")
+    if len(parts) != 2:
+        raise UnsafeName(f"{namespace!r} is not a namespace (tenant/namespace)")
+    return "/".join(_q(p) for p in parts)
+
+
 def _topic_path(topic: str) -> str:
-    """persistent://t/ns/name -> persistent/t/ns/name"""
-    domain, rest = topic.split("://", 1)
-    return f"{domain}/{rest}"
+    """persistent://t/ns/name -> persistent/t/ns/name, each segment quoted."""
+    domain, sep, rest = topic.partition("://")
+    parts = rest.split("/")
+    if not sep or domain not in ("persistent", "non-persistent") or len(parts) != 3:
+        raise UnsafeName(f"{topic!r} is not a topic (persistent://tenant/namespace/name)")
+    return "/".join([domain, *(_q(p) for p in parts)])
 
 
 def _schema_path(topic: str) -> str:
     """persistent://t/ns/name -> /admin/v2/schemas/t/ns/name/schema"""
-    return f"/admin/v2/schemas/{topic.split('://', 1)[1]}/schema"
+    return f"/admin/v2/schemas/{_topic_path(topic).split('/', 1)[1]}/schema"
 
 
 class PulsarAdmin:
@@ -95,33 +115,37 @@ class PulsarAdmin:
         return list(self._json("GET", "/admin/v2/tenants"))
 
     def get_tenant(self, tenant: str) -> dict[str, Any] | None:
-        resp = self._request("GET", f"/admin/v2/tenants/{tenant}", ok_statuses=(404,))
+        resp = self._request("GET", f"/admin/v2/tenants/{_q(tenant)}", ok_statuses=(404,))
         return None if resp.status_code == 404 else dict(resp.json())
 
     def create_tenant(self, tenant: str, *, admin_roles: list[str], clusters: list[str]) -> None:
         body = {"adminRoles": admin_roles, "allowedClusters": clusters}
-        self._request("PUT", f"/admin/v2/tenants/{tenant}", json_body=body)
+        self._request("PUT", f"/admin/v2/tenants/{_q(tenant)}", json_body=body)
 
     def update_tenant(self, tenant: str, *, admin_roles: list[str], clusters: list[str]) -> None:
         body = {"adminRoles": admin_roles, "allowedClusters": clusters}
-        self._request("POST", f"/admin/v2/tenants/{tenant}", json_body=body)
+        self._request("POST", f"/admin/v2/tenants/{_q(tenant)}", json_body=body)
 
     def delete_tenant(self, tenant: str, *, force: bool = False) -> None:
-        self._request("DELETE", f"/admin/v2/tenants/{tenant}", params={"force": str(force).lower()})
+        self._request("DELETE", f"/admin/v2/tenants/{_q(tenant)}", params={"force": str(force).lower()})
 
     def namespaces(self, tenant: str) -> list[str]:
-        return list(self._json("GET", f"/admin/v2/namespaces/{tenant}"))
+        return list(self._json("GET", f"/admin/v2/namespaces/{_q(tenant)}"))
 
     def create_namespace(self, namespace: str) -> bool:
         """True if created, False if it existed."""
-        resp = self._request("PUT", f"/admin/v2/namespaces/{namespace}", json_body={}, ok_statuses=(409,))
+        resp = self._request(
+            "PUT", f"/admin/v2/namespaces/{_ns(namespace)}", json_body={}, ok_statuses=(409,)
+        )
         return resp.status_code != 409
 
     def delete_namespace(self, namespace: str, *, force: bool = False) -> None:
-        self._request("DELETE", f"/admin/v2/namespaces/{namespace}", params={"force": str(force).lower()})
+        self._request(
+            "DELETE", f"/admin/v2/namespaces/{_ns(namespace)}", params={"force": str(force).lower()}
+        )
 
     def get_namespace_policy(self, namespace: str, policy: str) -> Any:
-        return self._json("GET", f"/admin/v2/namespaces/{namespace}/{policy}")
+        return self._json("GET", f"/admin/v2/namespaces/{_ns(namespace)}/{policy}")
 
     def set_namespace_policy(
         self,
@@ -132,25 +156,27 @@ class PulsarAdmin:
         method: str = "POST",
         params: dict[str, str] | None = None,
     ) -> None:
-        self._request(method, f"/admin/v2/namespaces/{namespace}/{policy}", json_body=value, params=params)
+        self._request(
+            method, f"/admin/v2/namespaces/{_ns(namespace)}/{policy}", json_body=value, params=params
+        )
 
     def remove_namespace_policy(
         self, namespace: str, policy: str, *, params: dict[str, str] | None = None
     ) -> None:
-        self._request("DELETE", f"/admin/v2/namespaces/{namespace}/{policy}", params=params)
+        self._request("DELETE", f"/admin/v2/namespaces/{_ns(namespace)}/{policy}", params=params)
 
     def unload_namespace(self, namespace: str) -> None:
         """Close every topic of the namespace: connected clients reconnect (and are authorised again)."""
-        self._request("PUT", f"/admin/v2/namespaces/{namespace}/unload")
+        self._request("PUT", f"/admin/v2/namespaces/{_ns(namespace)}/unload")
 
     def get_namespace_policy_or_none(self, namespace: str, policy: str) -> Any:
         """A policy's value, or None where the namespace has none set (404/204)."""
-        resp = self._request("GET", f"/admin/v2/namespaces/{namespace}/{policy}", ok_statuses=(404,))
+        resp = self._request("GET", f"/admin/v2/namespaces/{_ns(namespace)}/{policy}", ok_statuses=(404,))
         return resp.json() if resp.status_code != 404 and resp.content else None
 
     # -- topics -------------------------------------------------------------------------------
     def topics(self, namespace: str) -> list[str]:
-        return list(self._json("GET", f"/admin/v2/persistent/{namespace}"))
+        return list(self._json("GET", f"/admin/v2/persistent/{_ns(namespace)}"))
 
     def partitions(self, topic: str) -> int:
         meta = self._json("GET", f"/admin/v2/{_topic_path(topic)}/partitions")
@@ -193,14 +219,14 @@ class PulsarAdmin:
     def create_subscription(self, topic: str, subscription: str) -> bool:
         """A durable subscription from the earliest message (all partitions of a partitioned topic)."""
         resp = self._request(
-            "PUT", f"/admin/v2/{_topic_path(topic)}/subscription/{subscription}",
+            "PUT", f"/admin/v2/{_topic_path(topic)}/subscription/{_q(subscription)}",
             json_body={"ledgerId": -1, "entryId": -1, "partitionIndex": -1}, ok_statuses=(409,),
         )  # fmt: skip
         return resp.status_code != 409
 
     def skip_all(self, topic: str, subscription: str) -> None:
         """Acknowledge everything the subscription has not consumed (all partitions)."""
-        self._request("POST", f"/admin/v2/{_topic_path(topic)}/subscription/{subscription}/skip_all")
+        self._request("POST", f"/admin/v2/{_topic_path(topic)}/subscription/{_q(subscription)}/skip_all")
 
     def topic_properties(self, topic: str) -> dict[str, str]:
         """User properties of a topic (for a partitioned topic: of the topic as a whole)."""
@@ -215,19 +241,23 @@ class PulsarAdmin:
         return {} if resp.status_code == 404 or not resp.content else dict(resp.json())
 
     def grant_topic_permission(self, topic: str, *, role: str, actions: list[str]) -> None:
-        self._request("POST", f"/admin/v2/{_topic_path(topic)}/permissions/{role}", json_body=actions)
+        self._request("POST", f"/admin/v2/{_topic_path(topic)}/permissions/{_q(role)}", json_body=actions)
 
     def revoke_topic_permission(self, topic: str, *, role: str) -> None:
-        self._request("DELETE", f"/admin/v2/{_topic_path(topic)}/permissions/{role}", ok_statuses=(404,))
+        self._request("DELETE", f"/admin/v2/{_topic_path(topic)}/permissions/{_q(role)}", ok_statuses=(404,))
 
     def namespace_permissions(self, namespace: str) -> dict[str, list[str]]:
-        return dict(self._json("GET", f"/admin/v2/namespaces/{namespace}/permissions") or {})
+        return dict(self._json("GET", f"/admin/v2/namespaces/{_ns(namespace)}/permissions") or {})
 
     def grant_namespace_permission(self, namespace: str, *, role: str, actions: list[str]) -> None:
-        self._request("POST", f"/admin/v2/namespaces/{namespace}/permissions/{role}", json_body=actions)
+        self._request(
+            "POST", f"/admin/v2/namespaces/{_ns(namespace)}/permissions/{_q(role)}", json_body=actions
+        )
 
     def revoke_namespace_permission(self, namespace: str, *, role: str) -> None:
-        self._request("DELETE", f"/admin/v2/namespaces/{namespace}/permissions/{role}", ok_statuses=(404,))
+        self._request(
+            "DELETE", f"/admin/v2/namespaces/{_ns(namespace)}/permissions/{_q(role)}", ok_statuses=(404,)
+        )
 
     def internal_stats(self, topic: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/admin/v2/{_topic_path(topic)}/internalStats"))
@@ -242,15 +272,17 @@ class PulsarAdmin:
 
     # -- functions (v3) -----------------------------------------------------------------------
     def get_function(self, tenant: str, namespace: str, name: str) -> dict[str, Any] | None:
-        resp = self._request("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok_statuses=(404,))
+        resp = self._request(
+            "GET", f"/admin/v3/functions/{_q(tenant)}/{_q(namespace)}/{_q(name)}", ok_statuses=(404,)
+        )
         return None if resp.status_code == 404 else dict(resp.json())
 
     def functions(self, tenant: str, namespace: str) -> list[str]:
-        return list(self._json("GET", f"/admin/v3/functions/{tenant}/{namespace}"))
+        return list(self._json("GET", f"/admin/v3/functions/{_q(tenant)}/{_q(namespace)}"))
 
     def put_function(self, config: Mapping[str, Any], *, package: Path, update: bool) -> None:
         """Create (POST) or update (PUT) a function from a local package file."""
-        path = f"/admin/v3/functions/{config['tenant']}/{config['namespace']}/{config['name']}"
+        path = f"/admin/v3/functions/{_q(config['tenant'])}/{_q(config['namespace'])}/{_q(config['name'])}"
         with package.open("rb") as fh:
             files = {
                 "functionConfig": (None, json.dumps(dict(config)), "application/json"),
@@ -262,17 +294,21 @@ class PulsarAdmin:
             self._request("PUT" if update else "POST", path, files=files)
 
     def delete_function(self, tenant: str, namespace: str, name: str) -> bool:
-        resp = self._request("DELETE", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok_statuses=(404,))
+        resp = self._request(
+            "DELETE", f"/admin/v3/functions/{_q(tenant)}/{_q(namespace)}/{_q(name)}", ok_statuses=(404,)
+        )
         return resp.status_code != 404
 
     def function_status(self, tenant: str, namespace: str, name: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/status"))
+        return dict(self._json("GET", f"/admin/v3/functions/{_q(tenant)}/{_q(namespace)}/{_q(name)}/status"))
 
     def delete_package(self, url: str) -> bool:
         """Drop a package left behind by a failed registration (function://t/ns/name@version)."""
         kind, rest = url.split("://", 1)
         name, version = rest.rsplit("@", 1)
-        resp = self._request("DELETE", f"/admin/v3/packages/{kind}/{name}/{version}", ok_statuses=(404,))
+        resp = self._request(
+            "DELETE", f"/admin/v3/packages/{_q(kind)}/{_q(name)}/{_q(version)}", ok_statuses=(404,)
+        )
         return resp.status_code != 404
 
 

@@ -14,11 +14,12 @@ NAMESPACE = "drones"
 LAKE_SUBSCRIPTION = "lake-sink"
 # Pulsar allows [-=:.\w] in tenant names; we are stricter so a tenant name is also a valid
 # bucket prefix, SQL database name (after - -> _) and DNS label.
-_TENANT_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")
+# fullmatch: `$` in a `match` lets a trailing newline through.
+_TENANT_RE = re.compile(r"[a-z][a-z0-9-]{1,40}[a-z0-9]")
 
 
 def validate_tenant_name(name: str) -> str:
-    if not _TENANT_RE.match(name):
+    if not isinstance(name, str) or not _TENANT_RE.fullmatch(name):
         raise InvalidArgument(
             f"invalid tenant name {name!r}: use 3-42 lowercase letters, digits and '-', "
             "starting with a letter (e.g. north-precinct)"

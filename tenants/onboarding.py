@@ -19,12 +19,12 @@ from peacewatch.lakehouse.access import LakeAccess, minio_errors
 from peacewatch.lakehouse.lake import TABLES, lake_table
 from peacewatch.lakehouse.onboarding import minio_steps, table_steps
 from peacewatch.lakehouse.upkeep import open_table
-from peacewatch.platform.auth import new_generation, role_name
+from peacewatch.platform.auth import new_generation, role_name, secret_key
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import TOKEN_KITS, secrets_dir
 from peacewatch.platform.errors import PeacewatchError, TenantNotOurs
 from peacewatch.platform.kit_tokens import KitResource, kit_token_steps
-from peacewatch.platform.onboarded import current_generation, onboarded_tenants, recorded_spec
+from peacewatch.platform.onboarded import current_generation, onboarded_tenants, read_record
 from peacewatch.platform.progress import LOGGED, Progress
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
@@ -47,14 +47,15 @@ __all__ = [
     "held_data",
     "plan_steps",
     "reapply_all",
+    "recorded_forces",
     "remove_tenant",
 ]
 
 
-def applied_spec(admin: PulsarAdmin, tenant: str) -> TenantSpec | None:
-    """The spec last applied to this tenant (kept as a namespace property), if any."""
-    record = recorded_spec(admin, tenant)
-    return spec_from_record(record) if record is not None else None
+def applied_spec(admin: PulsarAdmin, tenant: str, *, signing_key: bytes) -> TenantSpec | None:
+    """The spec last applied to this tenant (kept as a namespace property, verified), if any."""
+    record = read_record(admin, tenant, signing_key=signing_key)
+    return spec_from_record(record.spec, tenant=tenant) if record is not None else None
 
 
 def plan_steps(
@@ -65,11 +66,18 @@ def plan_steps(
     *,
     progress: Progress = LOGGED,
     with_function: bool = True,
+    fresh_generation: bool = False,
 ) -> list[Step]:
     """Every step of onboarding `spec`, each with what is there now. Reads only; changes nothing.
-    `with_function=False` leaves the alert function out (tests of other parts skip its ~10 s deploy)."""
+    `with_function=False` leaves the alert function out (tests of other parts skip its ~10 s deploy).
+    `fresh_generation`: new role names whatever is recorded (a record that does not verify)."""
     tenant = spec.name
-    generation = current_generation(admin, tenant) or new_generation()
+    key = secret_key(settings)
+    # The operator's spec file is applied here: a record from before records were signed is taken.
+    recorded = (
+        None if fresh_generation else current_generation(admin, tenant, signing_key=key, allow_unsigned=True)
+    )
+    generation = recorded or new_generation()
     plan = Plan(pulsar_steps(settings, admin, spec, generation=generation))
     ns_exists = plan[StepKey(PulsarResource.NAMESPACE)].current["namespace"]
     plan.extend(minio_steps(settings, lake, tenant=tenant))
@@ -83,7 +91,7 @@ def plan_steps(
             token_current=not plan[StepKey(KitResource.TOKEN, "alerting")].needed,
         )])  # fmt: skip
     # The generation is recorded with the spec: the roles above are named after it.
-    plan.extend([spec_record_step(admin, spec, generation=generation, ns_exists=ns_exists)])
+    plan.extend([spec_record_step(admin, spec, generation=generation, ns_exists=ns_exists, signing_key=key)])
     return plan.steps
 
 
@@ -93,6 +101,7 @@ def apply_spec(
     *,
     dry_run: bool = False,
     with_function: bool = True,
+    fresh_generation: bool = False,
     progress: Progress = LOGGED,
     on_plan: Callable[[list[Step]], None] = lambda _steps: None,
     on_step: Callable[[Step], None] = lambda _step: None,
@@ -101,7 +110,7 @@ def apply_spec(
     plan before anything changes, `on_step` each step once it is done. Returns the needed steps."""
     with minio_errors(), pulsar_admin(settings) as admin:
         steps = plan_steps(settings, admin, LakeAccess(settings), spec, progress=progress,
-                           with_function=with_function)  # fmt: skip
+                           with_function=with_function, fresh_generation=fresh_generation)  # fmt: skip
         on_plan(steps)
         needed = [s for s in steps if s.needed]
         if needed and not dry_run:
@@ -110,21 +119,28 @@ def apply_spec(
         return needed
 
 
+def recorded_forces(settings: Settings) -> list[tuple[TenantSpec, bool]]:
+    """Every onboarded force's recorded spec (verified with the current signing key: read them
+    before rotating it) and whether its alert function runs."""
+    key = secret_key(settings)
+    with pulsar_admin(settings) as admin:
+        return [
+            (spec, admin.get_function(spec.name, NAMESPACE, ALERT_FUNCTION_NAME) is not None)
+            for spec in (applied_spec(admin, t, signing_key=key) for t in onboarded_tenants(admin))
+            if spec is not None
+        ]
+
+
 def reapply_all(
     settings: Settings,
+    specs: list[tuple[TenantSpec, bool]],
     *,
     progress: Progress = LOGGED,
     on_plan: Callable[[TenantSpec, list[Step]], None] = lambda _spec, _steps: None,
     on_step: Callable[[Step], None] = lambda _step: None,
 ) -> list[str]:
-    """Apply every onboarded force's recorded spec again: after a key rotation this re-issues its
-    kits' tokens and redeploys its alert function (where one runs) with the new alerting token."""
-    with pulsar_admin(settings) as admin:
-        specs = [
-            (spec, admin.get_function(spec.name, NAMESPACE, ALERT_FUNCTION_NAME) is not None)
-            for spec in (applied_spec(admin, t) for t in onboarded_tenants(admin))
-            if spec is not None
-        ]
+    """Apply the forces' recorded specs (`recorded_forces`) again: after a key rotation this re-issues
+    their kits' tokens and redeploys their alert functions (where one runs) with the new token."""
     for spec, has_function in specs:
         apply_spec(settings, spec, with_function=has_function, progress=progress,
                    on_plan=partial(on_plan, spec), on_step=on_step)  # fmt: skip
@@ -170,8 +186,9 @@ def remove_tenant(
     if tenant in SYSTEM_TENANTS:
         raise TenantNotOurs(f"{tenant!r} is one of Pulsar's own tenants: peacewatch never removes it")
     exists = admin.get_tenant(tenant) is not None
-    spec = applied_spec(admin, tenant) if exists else None
-    generation = current_generation(admin, tenant) if exists else None
+    key = secret_key(settings)
+    spec = applied_spec(admin, tenant, signing_key=key) if exists else None
+    generation = current_generation(admin, tenant, signing_key=key) if exists else None
     if exists and spec is None:
         raise TenantNotOurs(
             f"tenant {tenant!r} was not onboarded by peacewatch (no recorded spec on {tenant}/{NAMESPACE}): "

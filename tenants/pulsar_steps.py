@@ -15,7 +15,7 @@ from typing import Any
 
 from peacewatch.platform.auth import role_name
 from peacewatch.platform.errors import PeacewatchError, PulsarAdminError
-from peacewatch.platform.onboarded import GENERATION_PROPERTY, SPEC_PROPERTY
+from peacewatch.platform.onboarded import GENERATION_PROPERTY, MAC_PROPERTY, SPEC_PROPERTY, record_mac
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.steps import Exactly, Step, StepKey
@@ -215,11 +215,16 @@ def pulsar_steps(settings: Settings, admin: PulsarAdmin, spec: TenantSpec, *, ge
     return steps
 
 
-def spec_record_step(admin: PulsarAdmin, spec: TenantSpec, *, generation: str, ns_exists: bool) -> Step:
-    """The spec and the generation recorded on the namespace (the roles are named after it)."""
+def spec_record_step(
+    admin: PulsarAdmin, spec: TenantSpec, *, generation: str, ns_exists: bool, signing_key: bytes
+) -> Step:
+    """The spec and the generation recorded on the namespace (the roles are named after it), with
+    the MAC that tells the platform it wrote them (platform.onboarded)."""
     ns = f"{spec.name}/{NAMESPACE}"
     current_props = admin.get_namespace_policy_or_none(ns, "properties") if ns_exists else None
-    wanted_props = {SPEC_PROPERTY: spec.model_dump_json(), GENERATION_PROPERTY: generation}
+    spec_json = spec.model_dump_json()
+    mac = record_mac(signing_key, tenant=spec.name, generation=generation, spec_json=spec_json)
+    wanted_props = {SPEC_PROPERTY: spec_json, GENERATION_PROPERTY: generation, MAC_PROPERTY: mac}
     return Step(
         StepKey(PulsarResource.SPEC), "spec recorded on the namespace", current_props, wanted_props,
         lambda: admin.set_namespace_policy(ns, "properties", wanted_props, method="PUT"),

@@ -9,7 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from peacewatch.functions.deploy.alerting_spec import AlertingSpec
-from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.auth import validate_role_name
+from peacewatch.platform.errors import PeacewatchError, RecordNotAuthentic
 from peacewatch.platform.topics import validate_tenant_name
 
 __all__ = ["AlertingSpec", "RetentionSpec", "RoleKind", "TenantSpec", "load_spec", "spec_from_record"]
@@ -45,6 +46,11 @@ class RolesSpec(_Spec):
     lake: str | None = None
     alerting: str | None = None
 
+    @field_validator("fleet", "officer", "lake", "alerting")
+    @classmethod
+    def _valid_role(cls, value: str | None) -> str | None:
+        return None if value is None else validate_role_name(value)
+
 
 _REFUSED = {
     "message_ttl_s": "a TTL would expire reports the lake has not stored yet; acknowledged reports leave "
@@ -69,6 +75,20 @@ class TenantSpec(_Spec):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return validate_tenant_name(value)
+
+    @field_validator("admin_roles")
+    @classmethod
+    def _valid_admin_roles(cls, value: list[str]) -> list[str]:
+        return [validate_role_name(r) for r in value]
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> TenantSpec:
+        # Two kinds under one name would hand a drone an officer's reads (or an admin's rights).
+        names = [self.role(k) for k in ("fleet", "officer", "lake", "alerting")] + list(self.admin_roles)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"role names must differ, {', '.join(twice)} is given twice")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -99,14 +119,35 @@ def _reason(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: Path) -> TenantSpec:
     """A TenantSpec from a YAML file, or PeacewatchError saying which field is wrong and why."""
     try:
-        data: Any = yaml.safe_load(path.read_text())
+        data: Any = yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except OSError as exc:
         raise PeacewatchError(f"cannot read tenant spec {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PeacewatchError(
+            f"{path} is not UTF-8 text (byte {exc.start}): save the spec as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
-        raise PeacewatchError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        first = " ".join(str(exc).split())  # one line, whatever YAML's message spans
+        raise PeacewatchError(f"{path} is not valid YAML: {first[:300]}") from None
     if not isinstance(data, dict):
         raise PeacewatchError(f"{path}: a tenant spec is a mapping with at least name and display_name")
     try:
@@ -115,10 +156,13 @@ def load_spec(path: Path) -> TenantSpec:
         raise PeacewatchError(f"{path}: {_reason(exc)}") from None
 
 
-def spec_from_record(data: dict[str, Any]) -> TenantSpec:
-    """A spec recorded on a namespace (platform.onboarded.recorded_spec). Fields of older releases
-    that are no longer applied (a TTL, a backlog quota) are dropped: the next `apply` removes
-    those policies."""
+def spec_from_record(data: dict[str, Any], *, tenant: str) -> TenantSpec:
+    """A spec recorded on `tenant`'s namespace (platform.onboarded.read_record). Fields of older
+    releases that are no longer applied (a TTL, a backlog quota) are dropped: the next `apply`
+    removes those policies. A record naming another tenant is refused."""
+    if data.get("name") != tenant:
+        raise RecordNotAuthentic(f"the record on {tenant}'s namespace names {data.get('name')!r}: refused")
+    data = dict(data)
     for key in _REFUSED:
         data.pop(key, None)
     if isinstance(data.get("roles"), dict):

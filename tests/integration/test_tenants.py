@@ -20,7 +20,7 @@ from minio.error import S3Error
 from peacewatch.lakehouse.access import LakeAccess, minio_user
 from peacewatch.lakehouse.lake import lake_table
 from peacewatch.lakehouse.query.spark import spark_session
-from peacewatch.platform.auth import mint_token
+from peacewatch.platform.auth import mint_token, secret_key
 from peacewatch.platform.clients import kit_client
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.credentials import MINIO_KITS, read_kit_credentials
@@ -96,7 +96,7 @@ def test_onboarding_end_to_end_and_apply_twice_changes_nothing(
     offload = admin.get_namespace_policy(ns, "offloadPolicies")
     assert offload["s3ManagedLedgerOffloadBucket"] == f"peacewatch-{tenant}"
     assert offload["s3ManagedLedgerOffloadServiceEndpoint"] == settings.minio.url
-    generation = current_generation(admin, tenant)
+    generation = current_generation(admin, tenant, signing_key=secret_key(settings))
     assert admin.topic_permissions(topics.reports)[f"{tenant}-fleet.{generation}"] == ["produce"]
     for kit in MINIO_KITS:
         assert lake.user_policy(tenant, kit) == minio_user(tenant, kit)
