@@ -18,6 +18,7 @@ from peacewatch.cli.output import RichProgress
 from peacewatch.cli.tenants import apply_spec
 from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
 from peacewatch.functions.deploy.smoke_check import run_smoke
+from peacewatch.functions.desk.access import DeskAccess
 from peacewatch.functions.desk.server import DeskServer
 from peacewatch.functions.desk.tail import follow_alerts
 from peacewatch.lakehouse.ingest.batching import BatchPolicy
@@ -202,7 +203,7 @@ def run_demo(
             f"[bold]5. {drones} drones per force, {minutes} simulated minutes at {speed:.0f}x: live alerts"
         )
         publisher = Publisher(fleet, tenants=list(EXAMPLE_TENANTS), bad_rate=0.002, seed=1)
-        desks = _open_desks(officers, console)
+        desks = _open_desks(settings, officers, console)
         with (
             _Watcher(watch_client, EXAMPLE_TENANTS) as watcher,
             _AlertFeed(officers, EXAMPLE_TENANTS, console) as feed,
@@ -266,17 +267,22 @@ def run_demo(
     console.print("Follow a force's alerts in a browser: [bold]peacewatch desk -t north-precinct[/]")
 
 
-def _open_desks(officers: dict[str, pulsar.Client], console: Console) -> list[DeskServer]:
+def _open_desks(settings: Settings, officers: dict[str, pulsar.Client], console: Console) -> list[DeskServer]:
     """An alert desk per force for the live part (as `peacewatch desk` serves it), its URL printed."""
     desks = []
+    access = DeskAccess(web_url=settings.pulsar.web_url)
     for i, (tenant, client) in enumerate(officers.items()):
         try:
-            desk = DeskServer(client, tenant=tenant, port=8765 + i)
+            desk = DeskServer(client, tenant=tenant, access=access, port=8765 + i)
         except OSError:  # taken (a desk already running?): any free port
-            desk = DeskServer(client, tenant=tenant, port=0)
+            desk = DeskServer(client, tenant=tenant, access=access, port=0)
         desk.start()
         desks.append(desk)
-        console.print(f"alert desk of {tenant}: [bold]{desk.url}[/] (live while drones fly)", highlight=False)
+        console.print(
+            f"alert desk of {tenant}: [bold]{desk.url}[/] (live while drones fly; sign in with "
+            f"[bold]peacewatch tenants token {tenant} --role officer[/])",
+            highlight=False,
+        )
     return desks
 
 

@@ -16,6 +16,7 @@ from peacewatch.cli.output import RichProgress
 from peacewatch.cli.shown import line, text
 from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME, deploy_alerting
 from peacewatch.functions.deploy.smoke_check import run_smoke
+from peacewatch.functions.desk.access import DeskAccess
 from peacewatch.functions.desk.server import DeskServer
 from peacewatch.functions.desk.tail import follow_alerts, parse_since
 from peacewatch.functions.runtime.decision import AlertConfig
@@ -174,22 +175,40 @@ def desk(
     host: str = typer.Option("127.0.0.1", help="Address to serve on (0.0.0.0 in a container)"),
     port: int = typer.Option(8765, min=0, max=65535, help="Port to serve on (0: any free one)"),
     since: str = typer.Option("1h", help="Show the alerts raised this far back at once, e.g. 10m, 2h"),
+    metrics_port: int = typer.Option(0, min=0, max=65535, help="Port of /metrics (0: any free one)"),
+    allowed_host: list[str] = typer.Option(
+        ["127.0.0.1", "localhost"],
+        "--allowed-host",
+        help="A host name the page is reached under (repeat; others get 421), e.g. the Service's name",
+    ),
 ) -> None:
-    """The force's alert desk: a web page with its alerts live (feed and map), as its officers."""
+    """The force's alert desk: a web page with its alerts live (feed and map), for its officers
+    (they sign in with their officer token)."""
     settings: Settings = ctx.obj
     validate_tenant_name(tenant)
     window = parse_since(since)
+    hosts = frozenset(h.strip().lower() for h in allowed_host)
+    for h in hosts:
+        if not h or not all(c.isalnum() or c in ".-:[]" for c in h):
+            raise PeacewatchError(f"invalid --allowed-host {h!r}: give a host name such as desk.police.svc")
     require(settings, pulsar=True)
+    access = DeskAccess(web_url=settings.pulsar.web_url, allowed_hosts=hosts)
     client = kit_client(settings, tenant=tenant, kit="officer")  # what an officer may read, no more
     try:
-        server = DeskServer(client, tenant=tenant, host=host, port=port, since=window)
+        server = DeskServer(client, tenant=tenant, access=access, host=host, port=port,
+                            metrics_port=metrics_port, since=window)  # fmt: skip
     except OSError as exc:
         client.close()
         raise DeskUnavailable(
             f"cannot serve on {host}:{port} ({exc.strerror}): choose another with --port"
         ) from None
     server.start()
-    console.print(f"alert desk for {tenant}: [bold]{server.url}[/] (Ctrl-C to stop)", highlight=False)
+    assert server.metrics is not None
+    console.print(
+        f"alert desk for {tenant}: [bold]{server.url}[/] (Ctrl-C to stop; officers sign in with their "
+        f"token; /metrics on port {server.metrics.port})",
+        highlight=False,
+    )
     try:
         while True:
             time.sleep(1)

@@ -52,9 +52,11 @@ __all__ = [
 ]
 
 
-def applied_spec(admin: PulsarAdmin, tenant: str, *, signing_key: bytes) -> TenantSpec | None:
+def applied_spec(
+    admin: PulsarAdmin, tenant: str, *, signing_key: bytes, allow_unsigned: bool = False
+) -> TenantSpec | None:
     """The spec last applied to this tenant (kept as a namespace property, verified), if any."""
-    record = read_record(admin, tenant, signing_key=signing_key)
+    record = read_record(admin, tenant, signing_key=signing_key, allow_unsigned=allow_unsigned)
     return spec_from_record(record.spec, tenant=tenant) if record is not None else None
 
 
@@ -121,12 +123,16 @@ def apply_spec(
 
 def recorded_forces(settings: Settings) -> list[tuple[TenantSpec, bool]]:
     """Every onboarded force's recorded spec (verified with the current signing key: read them
-    before rotating it) and whether its alert function runs."""
+    before rotating it) and whether its alert function runs. One record that does not verify
+    stops it all, before anything changes. A record from before records were signed (an upgrade)
+    is taken if it names its own tenant; re-applying it signs it."""
     key = secret_key(settings)
     with pulsar_admin(settings) as admin:
         return [
             (spec, admin.get_function(spec.name, NAMESPACE, ALERT_FUNCTION_NAME) is not None)
-            for spec in (applied_spec(admin, t, signing_key=key) for t in onboarded_tenants(admin))
+            for spec in (
+                applied_spec(admin, t, signing_key=key, allow_unsigned=True) for t in onboarded_tenants(admin)
+            )
             if spec is not None
         ]
 

@@ -7,9 +7,12 @@ as server-sent events from the desk process; EventSource reconnects by itself.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 
-__all__ = ["desk_page"]
+__all__ = ["content_security_policy", "desk_page", "login_page"]
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -180,3 +183,45 @@ source.onmessage = (event) => {
 
 def desk_page(tenant: str) -> bytes:
     return _PAGE.replace("__FORCE__", html.escape(tenant)).encode()
+
+
+_LOGIN = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>peacewatch alert desk - __FORCE__ - sign in</title>
+<style>
+  body { font-family: system-ui, sans-serif; background: #10151c; color: #e6e9ee; padding: 40px; }
+  input { width: 40em; max-width: 90vw; } p.why { color: #ff7b72; }
+</style>
+</head>
+<body>
+<h1>Alert desk &middot; __FORCE__</h1>
+<p class="why">__WHY__</p>
+<form method="post" action="login">
+  <label>Officer token (from <code>peacewatch tenants token __FORCE__ --role officer</code>)<br>
+  <input type="password" name="token" autocomplete="off" required></label>
+  <button type="submit">Sign in</button>
+</form>
+</body>
+</html>
+"""
+
+
+def login_page(tenant: str, *, why: str = "") -> bytes:
+    return _LOGIN.replace("__FORCE__", html.escape(tenant)).replace("__WHY__", html.escape(why)).encode()
+
+
+def _inline_hashes(page: bytes, tag: str) -> list[str]:
+    found = re.findall(rb"<" + tag.encode() + rb">(.*?)</" + tag.encode() + rb">", page, re.S)
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(b).digest()).decode()}'" for b in found]
+
+
+def content_security_policy(page: bytes) -> str:
+    """Nothing but the page's own inline script and style (by hash) and its own event stream."""
+    scripts = " ".join(_inline_hashes(page, "script")) or "'none'"
+    styles = " ".join(_inline_hashes(page, "style")) or "'none'"
+    return (
+        f"default-src 'none'; script-src {scripts}; style-src {styles}; connect-src 'self'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )

@@ -19,25 +19,43 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import pulsar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from peacewatch.functions.desk.access import (
+    BrokerCheck,
+    DeskAccess,
+    Session,
+    Sessions,
+    cookie_name,
+    host_allowed,
+    session_id,
+    token_ends_at,
+)
 from peacewatch.functions.desk.feed import DeskFeed, desk_item
-from peacewatch.functions.desk.page import desk_page
+from peacewatch.functions.desk.page import content_security_policy, desk_page, login_page
 from peacewatch.platform.contract_data import parse_alert_data
-from peacewatch.platform.errors import InvalidReport
-from peacewatch.platform.metrics_http import EndpointHandler, EndpointServer, registry_of
+from peacewatch.platform.errors import DeskUnavailable, InvalidReport
+from peacewatch.platform.metrics_http import (
+    EndpointHandler,
+    EndpointServer,
+    HttpLimits,
+    MetricsServer,
+    registry_of,
+)
 from peacewatch.platform.topics import TenantTopics
 
 __all__ = ["DeskServer"]
 
 log = logging.getLogger("peacewatch.functions.desk.server")
 _KEEPALIVE_S = 15.0  # a comment line now and then: proxies close idle streams
+_MAX_LOGIN_BYTES = 8192
 
 
 class _DeskMetrics(Collector):
@@ -78,29 +96,44 @@ class _DeskMetrics(Collector):
 
 
 class DeskServer:
-    """Serves `/` (the page), `/events` (the alerts, as server-sent events), `/healthz` and
-    `/metrics` (Prometheus)."""
+    """Serves `/login`, `/` (the page) and `/events` (the alerts, as server-sent events) to the
+    force's officers only (functions.desk.access), `/healthz` to anyone (probes: no data), and
+    `/metrics` on a port of its own (a NetworkPolicy cannot filter paths)."""
 
     def __init__(
-        self, client: pulsar.Client, *, tenant: str, host: str = "127.0.0.1", port: int = 8765,
-        since: timedelta = timedelta(hours=1),
+        self, client: pulsar.Client, *, tenant: str, access: DeskAccess, host: str = "127.0.0.1",
+        port: int = 8765, metrics_port: int | None = 0, since: timedelta = timedelta(hours=1),
+        limits: HttpLimits | None = None, check: Callable[[str], bool] | None = None,
     ) -> None:  # fmt: skip
-        """`client` holds the force's officer token; the recent alerts (`since` back) are shown at once."""
+        """`client` holds the force's officer token; the recent alerts (`since` back) are shown at once.
+        `metrics_port` None: no /metrics; `check` stands in for the broker's verdict on a token
+        (BrokerCheck, by default)."""
         self.tenant = tenant
+        self.access = access
+        self.sessions = Sessions(max_sessions=access.max_sessions)
+        self._check = check or BrokerCheck(web_url=access.web_url, tenant=tenant)
         self.feed = DeskFeed()
         self._client = client
         self._since = since
         self._stop = threading.Event()
         self._page = desk_page(tenant)
+        self._page_csp = content_security_policy(self._page)
+        self._login_csp = content_security_policy(login_page(tenant))
         self._reader_thread = threading.Thread(target=self._read, name="desk-reader", daemon=True)
         self.read_error: BaseException | None = None
         self.alerts_read = 0
         self.invalid_alerts = 0
         self.read_errors = 0
         self.last_alert_at: float | None = None
+        registry = registry_of(_DeskMetrics(self))
         self._http = EndpointServer(
-            (host, port), self._handler(), registry=registry_of(_DeskMetrics(self)), health=self._health
+            (host, port), self._handler(), registry=registry, health=self._health, limits=limits
         )
+        self.metrics = (
+            None if metrics_port is None
+            else MetricsServer(registry=registry, health=self._health, host=host, port=metrics_port,
+                               limits=limits)
+        )  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -111,12 +144,36 @@ class DeskServer:
         """Reading and serving in background threads."""
         self._reader_thread.start()
         threading.Thread(target=self._http.serve_forever, name="desk-http", daemon=True).start()
+        if self.metrics is not None:
+            self.metrics.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._http.shutdown()
         self._http.server_close()
+        if self.metrics is not None:
+            self.metrics.stop()
         self._reader_thread.join(timeout=5)
+
+    # -- who is calling ----------------------------------------------------------------------------
+    def session_of(self, cookie_header: str | None) -> tuple[str, Session] | None:
+        """The caller's open session, re-checked with the broker when due; None: not an officer now."""
+        sid = session_id(cookie_header, tenant=self.tenant)
+        session = self.sessions.get(sid)
+        if sid is None or session is None:
+            return None
+        if self.sessions.due(session, every_s=self.access.recheck_s):
+            if not self._check(session.token):
+                self.sessions.end(sid)
+                return None
+            self.sessions.checked(session)
+        return sid, session
+
+    def login(self, token: str) -> str | None:
+        """A new session id if the broker takes `token` for this force's alerts."""
+        if not self._check(token):
+            return None
+        return self.sessions.open(token, ends_at=token_ends_at(token, max_s=self.access.session_max_s))
 
     # -- reading ---------------------------------------------------------------------------------
     def _read(self) -> None:
@@ -162,28 +219,125 @@ class DeskServer:
         desk = self
 
         class Handler(EndpointHandler):
+            csp = ""
+
+            def end_headers(self) -> None:
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("X-Frame-Options", "DENY")
+                self.send_header("Referrer-Policy", "same-origin")  # no-referrer makes a form's Origin null
+                if self.csp:
+                    self.send_header("Content-Security-Policy", self.csp)
+                super().end_headers()
+
+            def _host_ok(self) -> bool:
+                if host_allowed(self.headers.get("Host"), desk.access.allowed_hosts):
+                    return True
+                self.send_body(421, "text/plain", b"misdirected request: unknown host\n")
+                return False
+
             def answer(self, path: str) -> bool:
-                if path == "/":
+                if path == "/healthz":
+                    return super().answer(path)  # the kubelet's probe: no data, no session
+                if not self._host_ok():
+                    return True
+                if path == "/login":
+                    self._login_page("")
+                    return True
+                if path not in ("/", "/events"):
+                    return False  # /metrics is on its own port
+                try:
+                    who = desk.session_of(self.headers.get("Cookie"))
+                except DeskUnavailable:
+                    self.send_body(503, "text/plain", b"the broker is not answering: try again\n")
+                    return True
+                if who is None:
+                    if path == "/":
+                        self._redirect("login")
+                    else:
+                        self.send_body(401, "text/plain", b"sign in first\n")
+                elif path == "/":
+                    self.csp = desk._page_csp
                     self.send_body(200, "text/html; charset=utf-8", desk._page)
-                elif path == "/events":
-                    self._events()
                 else:
-                    return super().answer(path)  # /metrics, /healthz
+                    self._events(who[1])
                 return True
 
-            def _events(self) -> None:
+            def do_POST(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path not in ("/login", "/logout"):
+                    self.send_body(404, "text/plain", b"not found\n")
+                    return
+                if not self._host_ok():
+                    return
+                # A form posted from another site: refused (the browser says where it came from).
+                origin = self.headers.get("Origin")
+                site = self.headers.get("Sec-Fetch-Site")
+                if (site is not None and site not in ("same-origin", "none")) or (
+                    origin and origin != "null"
+                    and not host_allowed(origin.split("://", 1)[-1], desk.access.allowed_hosts)
+                ):  # fmt: skip
+                    self.send_body(403, "text/plain", b"cross-site request refused\n")
+                    return
+                if path == "/logout":
+                    sid = session_id(self.headers.get("Cookie"), tenant=desk.tenant)
+                    if sid:
+                        desk.sessions.end(sid)
+                    self._redirect("login", cookie=f"{cookie_name(desk.tenant)}=; Max-Age=0; Path=/")
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length") or "0")
+                except ValueError:
+                    length = -1
+                if not 0 < length <= _MAX_LOGIN_BYTES:
+                    self.send_body(413 if length > 0 else 400, "text/plain", b"a token, and only that\n")
+                    return
+                form = parse_qs(self.rfile.read(length).decode("ascii", "replace"), max_num_fields=4)
+                token = (form.get("token") or [""])[0].strip()
+                try:
+                    sid = desk.login(token)
+                except DeskUnavailable:
+                    self._login_page("The broker is not answering: try again in a moment.", status=503)
+                    return
+                if sid is None:
+                    self._login_page(f"That token is not one of {desk.tenant}'s officers.", status=403)
+                    return
+                cookie = (f"{cookie_name(desk.tenant)}={sid}; HttpOnly; SameSite=Strict; Path=/; "
+                          f"Max-Age={int(desk.access.session_max_s)}")  # fmt: skip
+                self._redirect(".", cookie=cookie)
+
+            def _login_page(self, why: str, *, status: int = 200) -> None:
+                self.csp = desk._login_csp
+                self.send_body(status, "text/html; charset=utf-8", login_page(desk.tenant, why=why))
+
+            def _redirect(self, to: str, *, cookie: str | None = None) -> None:
+                self.send_response(303)
+                self.send_header("Location", to)
+                if cookie:
+                    self.send_header("Set-Cookie", cookie)
+                self.send_header("Content-Length", "0")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+
+            def _events(self, session: Session) -> None:
+                if desk.feed.pages >= desk.access.max_pages:
+                    self.send_body(503, "text/plain", b"too many open pages\n")
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("X-Accel-Buffering", "no")  # nginx ingress: do not buffer the stream
                 self.end_headers()
                 recent, page = desk.feed.open_page()
+                cookie = self.headers.get("Cookie")
                 try:
                     for item in recent:
                         self._event(item)
                     while not desk._stop.is_set():
+                        # The session may end under an open page: expiry, or the broker's no.
+                        if desk.session_of(cookie) is None:
+                            return
                         try:
-                            new = page.get(timeout=_KEEPALIVE_S)
+                            new = page.get(timeout=min(_KEEPALIVE_S, desk.access.recheck_s))
                         except queue.Empty:
                             self.wfile.write(b": keepalive\n\n")
                             self.wfile.flush()
@@ -191,8 +345,8 @@ class DeskServer:
                         if new is None:  # dropped as too slow: the page reconnects
                             return
                         self._event(new)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the page was closed
+                except (OSError, DeskUnavailable):
+                    pass  # the page was closed, stopped reading (io timeout), or the broker is away
                 finally:
                     desk.feed.close_page(page)
                     self.close_connection = True

@@ -90,6 +90,7 @@ class MicroBatch(Generic[T, B]):
     closing: dict[str, set[int]] = field(default_factory=dict)
     nbytes: int = 0
     count: int = 0
+    letters: int = 0  # dead letters held: they count toward max_rows like rows
     duplicates: int = 0
     started_at: float | None = None
 
@@ -121,7 +122,9 @@ class MicroBatch(Generic[T, B]):
             moved = _move_from(self.rows, rest.rows, part, start)
             self.count -= moved
             rest.count += moved
-            _move_from(self.dead_letters, rest.dead_letters, part, start)
+            moved = _move_from(self.dead_letters, rest.dead_letters, part, start)
+            self.letters -= moved
+            rest.letters += moved
             closing = self.closing.get(part, set())
             rest.closing[part] = {p for p in closing if p >= start}
         kept: list[tuple[str, int, object]] = []
@@ -156,9 +159,11 @@ class MicroBatch(Generic[T, B]):
         return True
 
     def add_dead_letter(
-        self, item: B, *, partition: str, position: int, entry_size: int, message: object
+        self, item: B, *, partition: str, position: int, entry_size: int, message: object, size: int = 0
     ) -> bool:
-        """An invalid message: no row, but its position is covered by the commit like any other."""
+        """An invalid message: no row, but its position is covered by the commit like any other.
+        `size`: its bytes, held until the commit like a row's (a flood of large invalid messages
+        must seal batches as valid ones do)."""
         self._start()
         self.received.append((partition, position, message))
         if closes_entry(position, entry_size):
@@ -167,6 +172,8 @@ class MicroBatch(Generic[T, B]):
             self.duplicates += 1
             return False
         self.dead_letters.setdefault(partition, {})[position] = item
+        self.nbytes += size
+        self.letters += 1
         return True
 
     def __len__(self) -> int:
@@ -246,7 +253,7 @@ class MicroBatch(Generic[T, B]):
         if self.started_at is None:
             return False
         return (
-            self.count >= self.policy.max_rows
+            self.count + self.letters >= self.policy.max_rows
             or self.nbytes >= self.policy.max_bytes
             or self.clock() - self.started_at >= self.policy.max_age_s
         )

@@ -224,11 +224,11 @@ class BatchingSink(Generic[R, D, S]):
                        message=message)  # fmt: skip
 
     def add_dead_letter(
-        self, letter: D, *, partition: str, position: int, entry_size: int, message: Any
+        self, letter: D, *, partition: str, position: int, entry_size: int, message: Any, size: int = 0
     ) -> bool:
-        """False when the position is already in the batch (a copy)."""
+        """False when the position is already in the batch (a copy). `size`: the letter's bytes."""
         return self.batch.add_dead_letter(
-            letter, partition=partition, position=position, entry_size=entry_size, message=message
+            letter, partition=partition, position=position, entry_size=entry_size, message=message, size=size
         )
 
     def due(self) -> bool:

@@ -139,7 +139,7 @@ class _TopicFeed:
         except InvalidReport as exc:
             letter = DeadLetter(payload, exc.reason, partition, str(mid), position)
             if self.sink.add_dead_letter(letter, partition=partition, position=position, entry_size=known[1],
-                                         message=msg):  # fmt: skip
+                                         message=msg, size=len(payload)):  # fmt: skip
                 self.sink.stats.refused += 1
             return
         row = (data, msg.publish_timestamp(), mid, payload, partition, position)

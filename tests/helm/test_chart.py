@@ -396,7 +396,7 @@ def test_production_values_spread_each_forces_sinks_and_drain_them_one_at_a_time
 
 def test_operators_get_scrape_annotations_pod_scrapes_and_a_dashboard(helm: str, chart: Path) -> None:
     docs = render(helm, chart, "-f", str(EXAMPLE))
-    for component, port in (("sink", "9464"), ("desk", "8765")):
+    for component, port in (("sink", "9464"), ("desk", "9464")):
         for deployment in _per_force(docs, component).values():
             annotations = deployment["spec"]["template"]["metadata"]["annotations"]
             assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": port,
@@ -409,6 +409,7 @@ def test_operators_get_scrape_annotations_pod_scrapes_and_a_dashboard(helm: str,
     sink_pods = _per_force(docs, "sink")["north-precinct"]["spec"]["template"]["metadata"]["labels"]
     assert monitors[f"{PREFIX}-sink"]["spec"]["selector"]["matchLabels"].items() <= sink_pods.items()
     assert monitors[f"{PREFIX}-sink"]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert monitors[f"{PREFIX}-desk"]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"  # not the page's
     # With the Pulsar chart's own monitoring stack (VictoriaMetrics), its operator's kind.
     vm = render(
         helm, chart, "-f", str(EXAMPLE), *on, "--set", "pulsar.victoria-metrics-k8s-stack.enabled=true"

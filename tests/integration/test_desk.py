@@ -21,9 +21,11 @@ import pulsar
 import pytest
 
 from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
+from peacewatch.functions.desk.access import DeskAccess
 from peacewatch.functions.desk.server import DeskServer
 from peacewatch.platform.clients import kit_client, pulsar_admin
 from peacewatch.platform.contract import Citizen, Report
+from peacewatch.platform.credentials import read_kit_token
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.topics import NAMESPACE
 
@@ -81,7 +83,14 @@ def test_each_force_sees_its_own_alerts_live_in_chromium(
     from playwright.sync_api import sync_playwright
 
     north, south = forces
-    north_names = ["Ada North", "Bram North", "Cleo North"]
+    # Hostile names are data on the page too (issue 33): shown as written, never run.
+    north_names = [
+        "Ada North",
+        "Bram North",
+        "Cleo North",
+        "<img src=x onerror=window.__pw=1>",
+        "[/] \u202eabc",
+    ]
     south_names = ["Dirk South", "Eva South"]
     desks = {tenant: _desk(settings, tenant) for tenant in forces}
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -91,7 +100,9 @@ def test_each_force_sees_its_own_alerts_live_in_chromium(
             pages = {}
             for tenant, (_, url) in desks.items():
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(url)
+                page.goto(url)  # no session: the sign-in page, where the officer's token goes
+                page.fill("input[name=token]", read_kit_token(settings, tenant, "officer"))
+                page.click("button[type=submit]")
                 page.wait_for_selector("#status.live", timeout=30_000)
                 pages[tenant] = page
             published_at = time.time()
@@ -100,9 +111,8 @@ def test_each_force_sees_its_own_alerts_live_in_chromium(
                 publish(client, tenant, [(r.drone_id, r.to_json()) for r in reports])
             for tenant, names in ((north, north_names), (south, south_names)):
                 page = pages[tenant]
-                page.wait_for_function(
-                    f"document.querySelectorAll('#feed tr').length >= {len(names)}", timeout=60_000
-                )
+                # A locator wait, not wait_for_function: the page's CSP refuses eval (as it should).
+                page.locator("#feed tr").nth(len(names) - 1).wait_for(timeout=60_000)
                 page.wait_for_timeout(1500)  # anything else (another force's alert) would show by now
                 page.screenshot(path=str(ARTEFACTS / f"desk-{tenant.rsplit('-', 1)[1]}.png"), full_page=True)
                 rows = page.locator("#feed tr").all_inner_texts()
@@ -110,6 +120,7 @@ def test_each_force_sees_its_own_alerts_live_in_chromium(
                 print(f"{tenant}: {len(rows)} rows, {markers} markers, "
                       f"{time.time() - published_at:.1f}s after publishing")  # fmt: skip
                 assert sorted(r.split("\t")[1] for r in rows) == sorted(names), rows
+                assert page.evaluate("window.__pw") is None  # no markup from a drone ran
                 assert markers == len(names)
                 assert all("\t3\t" in r for r in rows)  # the peacescore column
                 cx = page.locator("#map circle.marker").evaluate_all(
@@ -133,7 +144,7 @@ def test_an_officer_token_cannot_feed_another_forces_desk(
 
     north, south = forces
     officer = kit_client(settings, tenant=north, kit="officer")
-    server = DeskServer(officer, tenant=south, port=0)
+    server = DeskServer(officer, tenant=south, access=DeskAccess(web_url=settings.pulsar.web_url), port=0)
     server.start()
     try:
         deadline = time.monotonic() + 30

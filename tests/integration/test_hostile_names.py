@@ -13,7 +13,7 @@ import pytest
 
 from peacewatch.platform.auth import mint_token, secret_key
 from peacewatch.platform.errors import RecordNotAuthentic
-from peacewatch.platform.onboarded import GENERATION_PROPERTY, SPEC_PROPERTY, read_record
+from peacewatch.platform.onboarded import GENERATION_PROPERTY, SPEC_PROPERTY, Record, read_record
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.manager import Stack
@@ -38,8 +38,23 @@ def test_a_force_admin_may_rewrite_its_record_and_the_platform_refuses_it(
     key = secret_key(settings)
     theirs = read_record(admin, other, signing_key=key)
     assert theirs is not None
-    ns = f"{tenant}/drones"
     as_admin = mint_token(key, role=f"{tenant}-admin", expires_in=timedelta(hours=1))
+    try:
+        _forge_and_refuse(settings, admin, tenant=tenant, other=other, theirs=theirs, as_admin=as_admin,
+                          tmp_path=tmp_path)  # fmt: skip
+    finally:  # never leave a forged record behind: the session's key rotation reads every record
+        try:
+            read_record(admin, tenant, signing_key=key)
+        except RecordNotAuthentic:
+            admin.remove_namespace_policy(f"{tenant}/drones", "properties")  # PUT would merge
+
+
+def _forge_and_refuse(
+    settings: Settings, admin: PulsarAdmin, *, tenant: str, other: str, theirs: Record, as_admin: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    key = secret_key(settings)
+    ns = f"{tenant}/drones"
     with PulsarAdmin(web_url=settings.pulsar.web_url, token=as_admin) as force_admin:
         props = force_admin.get_namespace_policy(ns, "properties")
         forged = json.loads(props[SPEC_PROPERTY])

@@ -138,13 +138,15 @@ def test_alerts_reach_each_forces_desk_in_chromium(node: KubeNode) -> None:
         browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium")
         try:
             for force in FORCES:
+                officer = secret(node, f"{PREFIX}-{force}-officer", "token")  # an officer's token
                 with node.port_forward(NAMESPACE, f"svc/{PREFIX}-desk-{force}", 80) as port:
                     page = browser.new_page(viewport={"width": 1280, "height": 800})
-                    page.goto(f"http://127.0.0.1:{port}/")
+                    page.goto(f"http://127.0.0.1:{port}/")  # no session: the sign-in page
+                    page.fill("input[name=token]", officer)
+                    page.click("button[type=submit]")
                     page.wait_for_selector("#status.live", timeout=60_000)
-                    page.wait_for_function(
-                        "document.querySelectorAll('#feed tr').length >= 1", timeout=600_000
-                    )
+                    # A locator wait, not wait_for_function: the page's CSP refuses eval.
+                    page.locator("#feed tr").first.wait_for(timeout=600_000)
                     page.screenshot(path=str(ARTEFACTS / f"kube-desk-{force}.png"), full_page=True)
                     rows = page.locator("#feed tr").all_inner_texts()
                     print(f"{force}: {len(rows)} alerts on the desk, e.g. {rows[0]!r}")

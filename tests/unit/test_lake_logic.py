@@ -365,3 +365,22 @@ def test_what_a_commit_held_back_is_required_of_the_next_until_covered() -> None
     assert gaps.required(["p0"], {"p0": _at(2, 0, 0)}) == {}
     gaps.seen(held)
     assert gaps.required(["p0"], {"p0": _at(1, 1, 0)}) == {}  # stored meanwhile by another sink
+
+
+@pytest.mark.hostile
+def test_dead_letters_seal_a_batch_like_rows() -> None:
+    """A flood of large invalid messages held nothing back before (issue 33): they count toward
+    the batch's bytes and rows, so the sink commits (and lets go of) them as it does valid ones."""
+    by_bytes = MicroBatch[int, str](BatchPolicy(max_bytes=10 * 2**20, max_rows=1_000_000, max_age_s=3600))
+    for i in range(3):
+        by_bytes.add_dead_letter(
+            "bad", partition="p0", position=i, entry_size=0, message=None, size=4 * 2**20
+        )
+    assert by_bytes.due()
+    by_rows = MicroBatch[int, str](BatchPolicy(max_rows=5, max_age_s=3600))
+    for i in range(4):
+        by_rows.add_dead_letter("bad", partition="p0", position=i, entry_size=0, message=None, size=1)
+    assert not by_rows.due()
+    by_rows.add_dead_letter("bad", partition="p0", position=9, entry_size=0, message=None, size=1)
+    assert by_rows.due()
+    assert len(by_rows) == 0  # still no rows
