@@ -80,7 +80,9 @@ def rotate_key(ctx: typer.Context) -> None:
     settings: Settings = ctx.obj
     progress = RichProgress(console)
     # Read (and verify) the records with the key that signed them, before it changes.
-    recorded = recorded_forces(settings)
+    recorded, refused = recorded_forces(settings)
+    for tenant, why in refused.items():  # never acted on; the rest are rotated
+        console.print(line(("skipped", "yellow"), f" {tenant}: {why}"), soft_wrap=True)
     Stack(settings=settings, progress=progress).rotate_key()
     forces = reapply_all(
         settings, recorded, progress=progress, on_plan=show_plan_of,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from peacewatch.functions.deploy.alerting import ALERT_FUNCTION_NAME
@@ -22,7 +23,7 @@ from peacewatch.lakehouse.upkeep import open_table
 from peacewatch.platform.auth import new_generation, role_name, secret_key
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.credentials import TOKEN_KITS, secrets_dir
-from peacewatch.platform.errors import PeacewatchError, TenantNotOurs
+from peacewatch.platform.errors import PeacewatchError, RecordNotAuthentic, TenantNotOurs
 from peacewatch.platform.kit_tokens import KitResource, kit_token_steps
 from peacewatch.platform.onboarded import current_generation, onboarded_tenants, read_record
 from peacewatch.platform.progress import LOGGED, Progress
@@ -42,6 +43,7 @@ from peacewatch.tenants.spec import TenantSpec, spec_from_record
 
 __all__ = [
     "SYSTEM_TENANTS",
+    "RecordedForce",
     "applied_spec",
     "apply_spec",
     "held_data",
@@ -69,17 +71,21 @@ def plan_steps(
     progress: Progress = LOGGED,
     with_function: bool = True,
     fresh_generation: bool = False,
+    generation: str | None = None,
 ) -> list[Step]:
     """Every step of onboarding `spec`, each with what is there now. Reads only; changes nothing.
+    `generation`: the force's, from a record verified earlier (a key rotation re-applies with it).
     `with_function=False` leaves the alert function out (tests of other parts skip its ~10 s deploy).
     `fresh_generation`: new role names whatever is recorded (a record that does not verify)."""
     tenant = spec.name
     key = secret_key(settings)
     # The operator's spec file is applied here: a record from before records were signed is taken.
-    recorded = (
-        None if fresh_generation else current_generation(admin, tenant, signing_key=key, allow_unsigned=True)
-    )
-    generation = recorded or new_generation()
+    if generation is None:
+        recorded = (
+            None if fresh_generation
+            else current_generation(admin, tenant, signing_key=key, allow_unsigned=True)
+        )  # fmt: skip
+        generation = recorded or new_generation()
     plan = Plan(pulsar_steps(settings, admin, spec, generation=generation))
     ns_exists = plan[StepKey(PulsarResource.NAMESPACE)].current["namespace"]
     plan.extend(minio_steps(settings, lake, tenant=tenant))
@@ -104,6 +110,7 @@ def apply_spec(
     dry_run: bool = False,
     with_function: bool = True,
     fresh_generation: bool = False,
+    generation: str | None = None,
     progress: Progress = LOGGED,
     on_plan: Callable[[list[Step]], None] = lambda _steps: None,
     on_step: Callable[[Step], None] = lambda _step: None,
@@ -112,7 +119,8 @@ def apply_spec(
     plan before anything changes, `on_step` each step once it is done. Returns the needed steps."""
     with minio_errors(), pulsar_admin(settings) as admin:
         steps = plan_steps(settings, admin, LakeAccess(settings), spec, progress=progress,
-                           with_function=with_function, fresh_generation=fresh_generation)  # fmt: skip
+                           with_function=with_function, fresh_generation=fresh_generation,
+                           generation=generation)  # fmt: skip
         on_plan(steps)
         needed = [s for s in steps if s.needed]
         if needed and not dry_run:
@@ -121,25 +129,39 @@ def apply_spec(
         return needed
 
 
-def recorded_forces(settings: Settings) -> list[tuple[TenantSpec, bool]]:
-    """Every onboarded force's recorded spec (verified with the current signing key: read them
-    before rotating it) and whether its alert function runs. One record that does not verify
-    stops it all, before anything changes. A record from before records were signed (an upgrade)
-    is taken if it names its own tenant; re-applying it signs it."""
+@dataclass(frozen=True, slots=True)
+class RecordedForce:
+    """A force as its verified record has it: spec, generation, whether its alert function runs."""
+
+    spec: TenantSpec
+    generation: str
+    has_function: bool
+
+
+def recorded_forces(settings: Settings) -> tuple[list[RecordedForce], dict[str, str]]:
+    """Every onboarded force's verified record (read before rotating the key that signed it), and
+    the forces left out with why: a record that does not verify is never acted on. A record from
+    before records were signed (an upgrade) is taken if it names its own tenant."""
     key = secret_key(settings)
+    forces, refused = [], {}
     with pulsar_admin(settings) as admin:
-        return [
-            (spec, admin.get_function(spec.name, NAMESPACE, ALERT_FUNCTION_NAME) is not None)
-            for spec in (
-                applied_spec(admin, t, signing_key=key, allow_unsigned=True) for t in onboarded_tenants(admin)
-            )
-            if spec is not None
-        ]
+        for tenant in onboarded_tenants(admin):
+            try:
+                record = read_record(admin, tenant, signing_key=key, allow_unsigned=True)
+                spec = spec_from_record(record.spec, tenant=tenant) if record is not None else None
+            except RecordNotAuthentic as exc:
+                refused[tenant] = str(exc)
+                continue
+            if spec is None or record is None:
+                continue
+            running = admin.get_function(tenant, NAMESPACE, ALERT_FUNCTION_NAME) is not None
+            forces.append(RecordedForce(spec=spec, generation=record.generation, has_function=running))
+    return forces, refused
 
 
 def reapply_all(
     settings: Settings,
-    specs: list[tuple[TenantSpec, bool]],
+    forces: list[RecordedForce],
     *,
     progress: Progress = LOGGED,
     on_plan: Callable[[TenantSpec, list[Step]], None] = lambda _spec, _steps: None,
@@ -147,10 +169,12 @@ def reapply_all(
 ) -> list[str]:
     """Apply the forces' recorded specs (`recorded_forces`) again: after a key rotation this re-issues
     their kits' tokens and redeploys their alert functions (where one runs) with the new token."""
-    for spec, has_function in specs:
-        apply_spec(settings, spec, with_function=has_function, progress=progress,
-                   on_plan=partial(on_plan, spec), on_step=on_step)  # fmt: skip
-    return [spec.name for spec, _ in specs]
+    for force in forces:
+        # The generation verified before the rotation: the record is re-signed with the new key.
+        apply_spec(settings, force.spec, with_function=force.has_function, progress=progress,
+                   generation=force.generation, on_plan=partial(on_plan, force.spec),
+                   on_step=on_step)  # fmt: skip
+    return [force.spec.name for force in forces]
 
 
 # Pulsar's own tenants (and the functions worker's): never ours to remove, whatever is asked.

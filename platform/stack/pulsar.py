@@ -48,6 +48,14 @@ def _override_properties(text: str, overrides: dict[str, str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def real_java() -> Path:
+    """The JDK's java (through the alternatives links): what the sandbox's `java` execs."""
+    found = shutil.which("java")
+    if found is None:
+        raise StackError("Java 17+ is required for Pulsar: apt-get install openjdk-17-jre-headless")
+    return Path(found).resolve()
+
+
 class PulsarRunner:
     name = "pulsar"
 
@@ -159,6 +167,11 @@ class PulsarRunner:
         unshare = shutil.which("unshare") or "unshare"
         script.write_text(wrapper_script(python=Path(sys.executable), hide=hide, unshare=unshare))
         script.chmod(0o755)
+        # Java instances (the default runtime) too: the worker starts them as `java` from PATH.
+        java = self.sandbox_dir() / "java"
+        java.write_text(wrapper_script(python=Path(sys.executable), hide=hide, unshare=unshare,
+                                       java=real_java()))  # fmt: skip
+        java.chmod(0o755)
         return script.parent
 
     def render_config(self) -> tuple[Path, Path]:
@@ -209,6 +222,8 @@ class PulsarRunner:
             # The functions worker starts Python instances with `python3` from PATH: ours (the
             # sandbox wrapper around this project's interpreter, with pulsar-client installed).
             "PATH": f"{sandbox}{os.pathsep}{path}" if sandbox else path,
+            # The broker's own JVM: bin/pulsar takes $JAVA_HOME/bin/java, not the sandbox's `java`.
+            "JAVA_HOME": str(real_java().parent.parent),
             "PULSAR_LOG_DIR": str(self.settings.logs_dir),
             "PULSAR_MEM": f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.direct_memory}",
             "PULSAR_STANDALONE_CONF": str(broker),

@@ -1,15 +1,16 @@
-"""The sandbox a Python function instance runs in on the local stack.
+"""The sandbox a function instance runs in on the local stack, Python or Java.
 
 The functions worker starts each instance as a child process: by default it would inherit the
 broker's environment and see every file the broker sees - the token signing key, the
 platform's tokens, MinIO's data (every force's lake), BookKeeper's ledgers. A force admin may
-deploy functions, so that would hand them everything. The worker finds `python3` on its PATH;
-ours is a wrapper (`wrapper_script`) that starts the real interpreter through this module
+deploy functions, so that would hand them everything. The worker finds `python3` and `java` on
+its PATH; ours are wrappers (`wrapper_script`) that start the real runtime through this module
 inside new mount and PID namespaces (util-linux `unshare`), with:
 - an empty environment but for PATH and LANG;
 - tmpfs over the state directories (all stacks' state, so secrets, data and logs of every
   force), with only what the instance needs bound back: its own package directory, its own log
-  directory, the runtime's code and logging config;
+  directory, the runtime's code and logging config (for Java: the instance jar and its
+  dependencies, Pulsar's conf and lib, the NAR extraction folder), read off its command line;
 - its own /proc (other instances' command lines carry their tokens) and a working directory
   outside the hidden tree (a cwd would otherwise keep reaching under the tmpfs).
 It fails closed: if the namespaces cannot be made, the instance does not start.
@@ -28,16 +29,19 @@ from pathlib import Path
 __all__ = ["available", "main", "wrapper_script"]
 
 
-def wrapper_script(*, python: Path, hide: list[Path], unshare: str) -> str:
-    """The `python3` the worker runs: unshare, clean environment, then this module."""
+def wrapper_script(*, python: Path, hide: list[Path], unshare: str, java: Path | None = None) -> str:
+    """The `python3` (or, given `java`, the `java`) the worker runs: unshare, clean environment,
+    then this module, which execs the real runtime."""
     user_ns = "" if os.geteuid() == 0 else "--user --map-root-user "
     hidden = ":".join(str(p) for p in hide)
+    runtime = f' --java "{java}"' if java is not None else ""
     return (
         "#!/bin/sh\n"
-        "# peacewatch: Python function instances run sandboxed (platform/stack/sandbox.py)\n"
+        f"# peacewatch: {'Java' if java else 'Python'} function instances run sandboxed "
+        "(platform/stack/sandbox.py)\n"
         f"exec {unshare} {user_ns}--mount --pid --fork --kill-child --mount-proc --propagation private -- "
         f'/usr/bin/env -i PATH="{python.parent}:/usr/bin:/bin" LANG=C.UTF-8 PYTHONUNBUFFERED=1 '
-        f'"{python}" -m peacewatch.platform.stack.sandbox --hide "{hidden}" -- "$@"\n'
+        f'"{python}" -m peacewatch.platform.stack.sandbox --hide "{hidden}"{runtime} -- "$@"\n'
     )
 
 
@@ -61,6 +65,37 @@ def _kept(args: list[str]) -> list[Path]:
     return keep
 
 
+def _java_kept(args: list[str]) -> list[Path]:
+    """What a Java instance needs, read off the worker's `java` command line (RuntimeUtils)."""
+    keep: list[Path] = []
+
+    def classpath(value: str) -> None:
+        for entry in value.split(":"):
+            entry = entry.removesuffix("*").rstrip("/")
+            if entry:
+                path = Path(entry)
+                keep.append(path if path.is_dir() else path.parent)
+
+    cp = _arg(args, "-cp") or _arg(args, "-classpath")
+    if cp:
+        classpath(cp)
+    for arg in args:
+        name, _, value = arg.partition("=")
+        if name == "-Dpulsar.functions.instance.classpath":
+            classpath(value)
+        elif name == "-Dlog4j.configurationFile":
+            keep.append(Path(value).parent)
+        elif name in ("-Dpulsar.function.log.dir", "-Dpulsar.functions.extra.dependencies.dir"):
+            keep.append(Path(value))
+    jar = _arg(args, "--jar")
+    if jar:
+        keep.append(Path(jar).parent)
+    nar = _arg(args, "--nar_extraction_directory")
+    if nar:
+        keep.append(Path(nar))
+    return list(dict.fromkeys(keep))
+
+
 def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
@@ -68,11 +103,12 @@ def _mount(*args: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="peacewatch-sandbox")
     parser.add_argument("--hide", required=True)
+    parser.add_argument("--java", help="The real java: the instance is a Java one")
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     opts = parser.parse_args(argv)
     args = opts.rest[1:] if opts.rest[:1] == ["--"] else opts.rest
     hide = [Path(p) for p in opts.hide.split(":") if p]
-    keep = [p.absolute() for p in _kept(args)]
+    keep = [p.absolute() for p in (_java_kept(args) if opts.java else _kept(args))]
     for path in keep:
         path.mkdir(parents=True, exist_ok=True)
     # Stage what is kept on a private tmpfs, hide the state trees, then bind the kept paths back.
@@ -94,8 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     for target, path in staged:
         path.mkdir(parents=True, exist_ok=True)
         _mount("--bind", str(target), str(path))
-    package = _arg(args, "--py")
     # Off the hidden tree: a working directory inside it would keep reaching under the tmpfs.
+    if opts.java:
+        jar = _arg(args, "--jar")
+        os.chdir(Path(jar).parent if jar else "/")
+        os.execv(opts.java, [opts.java, *args])  # noqa: S606 - the runtime's own command line
+    package = _arg(args, "--py")
     os.chdir(Path(package).parent if package else "/")
     python = sys.executable
     os.execv(python, [python, *args])  # noqa: S606 - the runtime's own command line, unchanged

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from peacewatch.platform.errors import StackError
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import ContractSchema
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
+from peacewatch.platform.stack.install import pulsar_home
 from peacewatch.platform.stack.manager import Stack
 from peacewatch.platform.stack.minio import offload_credentials
 from peacewatch.platform.stack.process import ManagedProcess
@@ -40,6 +42,7 @@ from .conftest import cli_env, free_port, onboard
 pytestmark = pytest.mark.integration
 
 PROBE = Path(__file__).with_name("functions") / "probe.py"
+JAVA_PROBE = Path(__file__).with_name("functions") / "java" / "probe" / "Probe.java"
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -119,9 +122,31 @@ def _platform_secrets(settings: Settings, tenants: tuple[str, ...]) -> dict[str,
     return found
 
 
+def _java_probe(settings: Settings, out: Path) -> Path:
+    """probe/Probe.java compiled against the distribution's functions API, as a jar."""
+    lib = pulsar_home(settings) / "lib"
+    api = [
+        next(iter(sorted(lib.glob(f"*{a}-[0-9]*.jar"))))
+        for a in ("pulsar-functions-api", "pulsar-client-api")
+    ]
+    classes = out / "classes"
+    subprocess.run(["javac", "--release", "17", "-nowarn", "-d", str(classes), "-cp", ":".join(map(str, api)),
+                    str(JAVA_PROBE)], check=True, capture_output=True)  # fmt: skip
+    jar = out / "probe.jar"
+    with zipfile.ZipFile(jar, "w") as z:
+        for f in classes.rglob("*.class"):
+            z.write(f, f.relative_to(classes).as_posix())
+    return jar
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("runtime", ["PYTHON", "JAVA"])
 def test_a_force_admins_function_sees_no_platform_secret(
-    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
-) -> None:
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str], runtime: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Both runtimes sandboxed (issue 33: Java instances - the default - ran as the broker's user
+    with its environment, the offload keys and the signing key in reach)."""
     tenant, other = tenant_names
     onboard(settings, admin, tenant, partitions=1, admin_roles=[f"{tenant}-admin"])
     onboard(settings, admin, other, partitions=1)
@@ -130,15 +155,17 @@ def test_a_force_admins_function_sees_no_platform_secret(
     )
     run = uuid.uuid4().hex[:6]
     spec = FunctionSpec(
-        tenant=tenant, namespace="drones", name=f"probe-{run}", class_name="probe.Probe",
+        tenant=tenant, namespace="drones", name=f"probe-{run}", class_name="probe.Probe", runtime=runtime,
         inputs=[f"persistent://{tenant}/drones/probe-in-{run}"],
+        subscription_position="Earliest",  # a JVM subscribes seconds after `running`: keep what came
         output=f"persistent://{tenant}/drones/probe-out-{run}",
     )  # fmt: skip
     assert spec.output is not None
     with PulsarAdmin(web_url=settings.pulsar.web_url, token=force_admin_token) as as_force_admin:
         as_force_admin.create_topic(spec.inputs[0])
         as_force_admin.create_topic(spec.output)
-        deploy_function(as_force_admin, spec, package=PROBE)  # the tenant admin may do this
+        package = PROBE if runtime == "PYTHON" else _java_probe(settings, tmp_path)
+        deploy_function(as_force_admin, spec, package=package)  # the tenant admin may do this
         try:
             wait_running(as_force_admin, spec)
             client = pulsar_client(settings, token=force_admin_token)
@@ -146,16 +173,19 @@ def test_a_force_admins_function_sees_no_platform_secret(
                 out = client.subscribe(spec.output, "probe", initial_position=pulsar.InitialPosition.Earliest)
                 state = settings.state_dir.resolve()
                 look_at = [str(state), str(state.parent), str(secret_key_path(settings))]
-                client.create_producer(spec.inputs[0]).send(json.dumps(look_at).encode())
+                asked = json.dumps(look_at) if runtime == "PYTHON" else "\n".join(look_at)
+                client.create_producer(spec.inputs[0]).send(asked.encode())
                 seen = json.loads(out.receive(timeout_millis=60_000).data())
             finally:
                 client.close()
         finally:
             as_force_admin.delete_function(tenant, "drones", spec.name)
 
-    blob = json.dumps(seen)
+    blob = json.dumps(seen, ensure_ascii=False)  # as read: a binary key is matched byte for byte
     assert seen["env"].get("PATH")  # the probe did run and report
     assert seen["files"]
+    # In a PID namespace of its own: it sees its own processes only (a handful), not the host's.
+    assert len(seen["procs"]) < 10, sorted(seen["procs"])
     leaked = [what for what, secret in _platform_secrets(settings, (tenant, other)).items() if secret in blob]
     assert leaked == []
     assert not any(k.startswith(("MINIO_", "ACCESS_KEY", "AWS_")) for k in seen["env"])
