@@ -150,6 +150,9 @@ class DeltaCommitter:
         now = now_s * 1000
         self.stats.freshness_ms.extend(now - r[1] for r in plan.rows[:: max(1, len(plan.rows) // 200)])
         if oldest_ms is not None:
+            # Both describe the last commit of rows, as a pair: a commit of dead letters only
+            # left the timestamp newer than the freshness it belonged with (the metrics test,
+            # by chance, when the last batch held malformed reports only).
             self.stats.last_commit_freshness_s = (now - oldest_ms) / 1000
-        self.stats.last_commit_at = now_s
+            self.stats.last_commit_at = now_s
         return int(data.num_rows)

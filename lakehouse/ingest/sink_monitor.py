@@ -8,7 +8,8 @@ Metrics (labels `tenant`, `consumer`, and `table` or `partition`):
   `..._duplicates_skipped_total`, `..._dead_letters_total{reason=contract|conversion}`,
   `..._commit_retries_total`, `..._held_back_total` (past a gap), `..._redeliveries_total` (asked);
 - `peacewatch_sink_last_commit_timestamp_seconds`, `..._last_commit_age_seconds`,
-  `..._commit_freshness_seconds` (the last commit's oldest row: commit time - publish time);
+  `..._commit_freshness_seconds` (the last commit of rows - one of dead letters only is not
+  counted - and its oldest row: commit time - publish time);
 - `peacewatch_sink_backlog_messages{partition}`: waiting on the broker, for the partitions the
   broker dispatches to this consumer; `..._backlog_errors_total`: polls the broker refused;
 - `peacewatch_sink_healthy` (1/0), `..._stall_seconds_threshold`.

@@ -168,8 +168,8 @@ def test_every_dashboard_query_answers_and_agrees_with_the_lake(
              "--metrics-port", str(sink_port), log=logs / f"test-metrics-{tenant}.log"),
         _run(settings, "lake", "run", "-t", other, "--name", "sink-b", "--processes", "1", "--max-age", "1",
              "--metrics-port", str(other_port), log=logs / f"test-metrics-{other}.log"),
-        _run(settings, "desk", "-t", tenant, "--port", str(desk_port),
-             log=logs / f"test-metrics-desk-{tenant}.log"),
+        _run(settings, "desk", "-t", tenant, "--port", str(free_port()), "--metrics-port", str(desk_port),
+             log=logs / f"test-metrics-desk-{tenant}.log"),  # its /metrics: a port of its own
     ]  # fmt: skip
     targets = {"sink": sink_port, "sink-other": other_port, "desk": desk_port}
     prometheus = Prometheus(settings, tmp_path, {job: f"127.0.0.1:{port}" for job, port in targets.items()},
