@@ -88,10 +88,6 @@ class EndpointServer(ThreadingHTTPServer):
         self._waiter = threading.Thread(target=self._wait_for_requests, name="http-waiting", daemon=True)
         self._waiter.start()
 
-    @property
-    def handlers_busy(self) -> int:
-        return self.limits.max_handlers - self._slots._value  # type: ignore[attr-defined]
-
     def process_request(self, request: Any, client_address: Any) -> None:
         # Not a thread yet: parked until it sends something (see _wait_for_requests).
         self._arrived.put(request)

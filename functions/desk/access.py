@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import quote
 
-import httpx
 import jwt
 
-from peacewatch.platform.errors import DeskUnavailable
+from peacewatch.platform.errors import DeskUnavailable, PulsarAdminError
+from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.topics import TenantTopics
 
 __all__ = ["BrokerCheck", "DeskAccess", "Session", "Sessions", "cookie_name", "host_allowed"]
@@ -108,24 +107,23 @@ class BrokerCheck:
     """Whether a token is good for reading `tenant`'s alerts, asked of the broker itself."""
 
     def __init__(self, *, web_url: str, tenant: str, timeout_s: float = 5.0) -> None:
-        topic = TenantTopics(tenant).alerts.split("://", 1)[1]
-        self._url = f"{web_url.rstrip('/')}/admin/v2/persistent/" + "/".join(
-            quote(p, safe="") for p in topic.split("/")
-        ) + "/stats"  # fmt: skip
+        self._web_url = web_url
+        self._topic = TenantTopics(tenant).alerts
         self._timeout = timeout_s
 
     def __call__(self, token: str) -> bool:
         if not token or len(token) > 4096 or not token.isascii() or not token.isprintable():
             return False
         try:
-            answer = httpx.get(self._url, headers={"Authorization": f"Bearer {token}"}, timeout=self._timeout)
-        except httpx.HTTPError as exc:
-            raise DeskUnavailable(f"the broker did not answer ({type(exc).__name__})") from None
-        if answer.status_code in (401, 403):
-            return False
-        if answer.is_success:
-            return True
-        raise DeskUnavailable(f"the broker answered {answer.status_code}")
+            with PulsarAdmin(web_url=self._web_url, token=token, timeout_s=self._timeout) as as_caller:
+                as_caller.topic_stats(self._topic)
+        except PulsarAdminError as exc:
+            if exc.status in (401, 403):
+                return False
+            raise DeskUnavailable(
+                f"the broker did not answer the check ({exc.status or 'no answer'})"
+            ) from None
+        return True
 
 
 def cookie_name(tenant: str) -> str:
