@@ -24,7 +24,7 @@ from typing import Any, NotRequired, TypeVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from peacewatch.platform.contract import Alert, Report, invalid_report
+from peacewatch.platform.contract import MAX_REPORT_BYTES, Alert, Report, check_size, invalid_report
 
 __all__ = [
     "AlertData",
@@ -124,6 +124,8 @@ class ContractValidator:
             out = self._adapter.validate_json(data)
         except ValidationError as exc:
             raise invalid_report(exc) from None
+        if len(data) > MAX_REPORT_BYTES or not isinstance(data, bytes):  # bytes: one comparison
+            check_size(data)
         for name, default in self._defaults:
             if name not in out:
                 out[name] = default()

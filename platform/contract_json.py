@@ -3,7 +3,8 @@ function's Java implementation (functions/java), which reads its rules from it.
 
 Two things pydantic's JSON Schema leaves out are added here, still from the models: the bounds
 of a time (the `ge`/`le` of UtcDatetime, as formatMinimum/formatMaximum) and the default of a
-list field (its default_factory's value). The alert ids' uuid5 namespace rides along.
+list field (its default_factory's value). The alert ids' uuid5 namespace and the bound on a
+message's bytes ride along.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from peacewatch.platform.contract import ALERT_ID_NAMESPACE
+from peacewatch.platform.contract import ALERT_ID_NAMESPACE, MAX_REPORT_BYTES
 
 __all__ = ["contract_json_schema", "contract_json_text"]
 
@@ -46,6 +47,7 @@ class _ContractSchema(GenerateJsonSchema):
 def contract_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(schema_generator=_ContractSchema)
     schema["x-alert-id-namespace"] = str(ALERT_ID_NAMESPACE)
+    schema["x-max-bytes"] = MAX_REPORT_BYTES
     return schema
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "PulsarAdminError",
     "PulsarUnavailable",
     "RecordNotAuthentic",
+    "ReportTooLarge",
     "RetentionTooShort",
     "SourceTopicChanged",
     "StackError",
@@ -35,6 +36,10 @@ class InvalidReport(PeacewatchError):
         super().__init__(reason)
         self.reason = reason
         self.field = field
+
+
+class ReportTooLarge(InvalidReport):
+    """A message valid by every field rule but over the contract's bound on its bytes."""
 
 
 class InvalidArgument(PeacewatchError, ValueError):

@@ -7,11 +7,16 @@ from dataclasses import dataclass
 
 from peacewatch.platform.errors import InvalidArgument
 
-__all__ = ["LAKE_SUBSCRIPTION", "NAMESPACE", "TenantTopics", "validate_tenant_name"]
+__all__ = ["LAKE_SUBSCRIPTION", "MAX_ENTRY_BYTES", "NAMESPACE", "TenantTopics", "validate_tenant_name"]
 
 NAMESPACE = "drones"
 # The Delta sinks' shared subscription; created with the topics, so nothing waits on a first sink.
 LAKE_SUBSCRIPTION = "lake-sink"
+# The largest entry (one message, or one producer batch) the reports and alerts topics take: a
+# report at the contract's bound (64 KiB) or a batch of the clients' default 128 KiB of payloads
+# with its metadata, with room. The broker refuses bigger ones at publish (the producer retries
+# them forever: Pulsar's way), so what a sink's receive queue can hold is this times its length.
+MAX_ENTRY_BYTES = 262_144
 # Pulsar allows [-=:.\w] in tenant names; we are stricter so a tenant name is also a valid
 # bucket prefix, SQL database name (after - -> _) and DNS label.
 # fullmatch: `$` in a `match` lets a trailing newline through.

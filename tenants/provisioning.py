@@ -11,7 +11,7 @@ from peacewatch.platform.contract import Alert, Report
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import schema_payload
 from peacewatch.platform.topic_identity import TOPIC_ID_PROPERTY, ensure_topic_identity
-from peacewatch.platform.topics import LAKE_SUBSCRIPTION, TenantTopics
+from peacewatch.platform.topics import LAKE_SUBSCRIPTION, MAX_ENTRY_BYTES, TenantTopics
 
 __all__ = ["ProvisionResult", "provision_topics"]
 
@@ -64,4 +64,9 @@ def provision_topics(
         if admin.get_topic_policy(topic, "schemaValidationEnforced") is not True:
             admin.set_topic_policy(topic, "schemaValidationEnforced", True)
             result.changes.append(f"schema validation enforced on {topic}")
+        # Not the broker's default 5 MB: the sinks' memory is sized from this (a force admin may
+        # change it on their own topics; the next apply sets it back).
+        if admin.get_topic_policy(topic, "maxMessageSize") != MAX_ENTRY_BYTES:
+            admin.set_topic_policy(topic, "maxMessageSize", MAX_ENTRY_BYTES)
+            result.changes.append(f"entries of at most {MAX_ENTRY_BYTES} bytes on {topic}")
     return result

@@ -22,7 +22,7 @@ from peacewatch.functions.runtime.alert_log import format_alert_line
 from peacewatch.functions.runtime.decision import AlertConfig, decide
 from peacewatch.platform.contract import Alert
 from peacewatch.platform.contract_data import parse_report_data
-from peacewatch.platform.errors import InvalidReport
+from peacewatch.platform.errors import InvalidReport, ReportTooLarge
 
 VECTORS = Path(__file__).parent / "vectors" / "alerting.jsonl"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,7 +63,12 @@ def python_answer(payload: bytes, *, threshold: int, tenant: str) -> dict[str, A
     try:
         report = parse_report_data(payload)
     except InvalidReport as exc:
-        return {"ok": False, "loc": exc.field}
+        # A size refusal says so: its loc ('') alone would not tell it from bytes that are not JSON.
+        return {
+            "ok": False,
+            "loc": exc.field,
+            **({"too_large": True} if isinstance(exc, ReportTooLarge) else {}),
+        }
     alerts = decide(report, tenant=tenant, config=AlertConfig(threshold=threshold), raised_at=_EPOCH)
     return {
         "ok": True,
@@ -75,7 +80,7 @@ def python_answer(payload: bytes, *, threshold: int, tenant: str) -> dict[str, A
 def _from_java(answer: dict[str, Any]) -> dict[str, Any]:
     """Java's answer in python_answer's form; its alert JSON must itself pass the Alert contract."""
     if not answer["ok"]:
-        return {"ok": False, "loc": answer["loc"]}
+        return {"ok": False, "loc": answer["loc"], **({"too_large": True} if answer.get("too_large") else {})}
     report = answer["report"]
     for key in ("lat", "lon", "battery_pct"):
         report[key] = float(report[key])

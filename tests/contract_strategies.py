@@ -161,7 +161,8 @@ def _largest(node: Node) -> Any:
 
 
 def largest_document(model: type[BaseModel]) -> dict[str, Any]:
-    """Every list at its maximum length, every string at its longest, every number at its bound."""
+    """Every list at its maximum length, every string at its longest, every number at its bound:
+    each field rule at its limit, so far over the bound on a message's bytes (MAX_REPORT_BYTES)."""
     return _largest(walk(model))  # type: ignore[no-any-return]
 
 
@@ -275,6 +276,27 @@ def _apply(f: FieldNode, bad: Any, draw: st.DrawFn) -> Any:
     if bad == "__extra__":
         return {"x": 1}
     return bad
+
+
+def report_of_bytes(size: int) -> bytes:
+    """A report valid by every field rule whose compact JSON is exactly `size` bytes (words pad it)."""
+    doc: dict[str, Any] = {
+        "report_id": str(uuid.UUID(int=7)), "drone_id": "d-bound", "ts": "2026-12-07T08:00:00+00:00",
+        "lat": 1.5, "lon": 2.5, "battery_pct": 50.0,
+        "citizens": [{"citizen_id": "c1", "name": "At The Bound", "peacescore": 3}], "words": [""],
+    }  # fmt: skip
+
+    def length() -> int:
+        return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+
+    if length() > size:
+        raise ValueError(f"no report is as small as {size} bytes")
+    while (rest := size - length()) > 100:  # a word adds its characters, two quotes and a comma
+        doc["words"].insert(0, "x" * min(100, rest - 3))
+    doc["words"][-1] = "y" * (size - length())  # the rest in the last word: one byte a character
+    payload = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    assert len(payload) == size
+    return payload
 
 
 def utc_now_text() -> str:

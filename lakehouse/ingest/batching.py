@@ -1,6 +1,8 @@
 """Micro-batching for the Delta sink, and what a commit of a batch writes. Pure: no I/O.
 
-A batch flushes on whichever comes first: N rows, M bytes, T seconds since its first message.
+A batch flushes on whichever comes first: N rows, M bytes, T seconds since its first message,
+P table partitions (days of event time: a drone chooses its `ts`, and one commit must not write a
+file into each of thousands of days).
 It keeps one copy per message position (a partition that left this process and came back is
 delivered again: the second copy is only acknowledged), remembers every message received and,
 per partition, the highest position it holds. `plan` turns it into a commit against what the
@@ -50,6 +52,11 @@ class BatchPolicy(BaseModel):
     max_age_s: float = Field(
         default=1.0, gt=0, description="Freshness bound: a row waits at most this long before its commit."
     )
+    max_partitions: int = Field(
+        default=64, ge=1,
+        description="Table partitions (event days) one commit writes into, beyond those of the one entry "
+        "(producer batch) that reaches the bound: a commit never ends inside an entry.",
+    )  # fmt: skip
 
 
 class Gap(NamedTuple):
@@ -82,6 +89,8 @@ class MicroBatch(Generic[T, B]):
 
     policy: BatchPolicy
     clock: Callable[[], float] = time.monotonic
+    # a row's table partition (counted against max_partitions); None: not counted
+    partition_of: Callable[[T], object] | None = None
     rows: dict[str, dict[int, T]] = field(default_factory=dict)
     dead_letters: dict[str, dict[int, B]] = field(default_factory=dict)
     # every message as (partition, position, message), to acknowledge after the commit
@@ -91,6 +100,11 @@ class MicroBatch(Generic[T, B]):
     nbytes: int = 0
     count: int = 0
     letters: int = 0  # dead letters held: they count toward max_rows like rows
+    table_partitions: set[object] = field(default_factory=set)
+    # set by the message that made the batch reach its bytes or its table partitions: the caller
+    # seals it then, not after the rest of what it received at once (1,000 messages of 256 KiB
+    # overshot a 64 MiB batch by 120 MiB before this)
+    full: bool = False
     duplicates: int = 0
     started_at: float | None = None
 
@@ -108,7 +122,7 @@ class MicroBatch(Generic[T, B]):
         """Move each partition's unfinished last entry (its highest message is not the entry's
         last) out of this batch into a new one, which takes this one's place once it is sealed:
         the rest of the entry is usually already on its way."""
-        rest: MicroBatch[T, B] = MicroBatch(self.policy, clock=self.clock)
+        rest: MicroBatch[T, B] = MicroBatch(self.policy, clock=self.clock, partition_of=self.partition_of)
         moving: dict[str, int] = {}  # partition -> first position moved (its entry's start)
         for part in self.partitions:
             held = (*self.rows.get(part, ()), *self.dead_letters.get(part, ()))
@@ -127,6 +141,12 @@ class MicroBatch(Generic[T, B]):
             rest.letters += moved
             closing = self.closing.get(part, set())
             rest.closing[part] = {p for p in closing if p >= start}
+        partition_of = self.partition_of
+        if partition_of is not None:
+            for batch in (self, rest):
+                batch.table_partitions = {
+                    partition_of(r) for rows in batch.rows.values() for r in rows.values()
+                }
         kept: list[tuple[str, int, object]] = []
         for item in self.received:
             part, pos, _ = item
@@ -156,6 +176,14 @@ class MicroBatch(Generic[T, B]):
         rows[position] = row
         self.nbytes += size
         self.count += 1
+        if self.partition_of is not None:
+            held = self.table_partitions
+            before = len(held)
+            held.add(self.partition_of(row))
+            if len(held) > before and len(held) == self.policy.max_partitions:
+                self.full = True
+        if self.nbytes >= self.policy.max_bytes:
+            self.full = True
         return True
 
     def add_dead_letter(
@@ -174,6 +202,8 @@ class MicroBatch(Generic[T, B]):
         self.dead_letters.setdefault(partition, {})[position] = item
         self.nbytes += size
         self.letters += 1
+        if self.nbytes >= self.policy.max_bytes:
+            self.full = True
         return True
 
     def __len__(self) -> int:
@@ -255,6 +285,7 @@ class MicroBatch(Generic[T, B]):
         return (
             self.count + self.letters >= self.policy.max_rows
             or self.nbytes >= self.policy.max_bytes
+            or len(self.table_partitions) >= self.policy.max_partitions
             or self.clock() - self.started_at >= self.policy.max_age_s
         )
 

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peacewatch.functions.deploy.java_package import build_function_jar
-from peacewatch.platform.contract import Report
+from peacewatch.platform.contract import MAX_REPORT_BYTES, Report
 from peacewatch.platform.contract_json import contract_json_schema
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.install import pulsar_home
 from tests.alerting_vectors import case_of, java_answers, load_vectors, python_answer
-from tests.contract_strategies import largest_document, near_misses, payloads
+from tests.contract_strategies import largest_document, near_misses, payloads, report_of_bytes
 
 VECTORS = load_vectors()
 
@@ -82,10 +82,11 @@ def test_java_and_python_agree_on_generated_input(jar: Path, cases: list[tuple[b
 
 
 def test_java_and_python_agree_on_the_largest_reports(jar: Path) -> None:
-    largest = json.dumps(largest_document(Report)).encode()
+    largest = json.dumps(largest_document(Report)).encode()  # every rule at its limit: too large
     too_many = json.loads(largest)
     too_many["words"].append("x")
-    _agree(jar, [(largest, 101, "t"), (json.dumps(too_many).encode(), 101, "t")])
+    at_bound = [(report_of_bytes(MAX_REPORT_BYTES + d), t, "t") for d in (-1, 0, 1, 1000) for t in (0, 101)]
+    _agree(jar, [(largest, 101, "t"), (json.dumps(too_many).encode(), 101, "t"), *at_bound])
 
 
 def test_the_java_reader_takes_its_rules_from_the_generated_schema() -> None:

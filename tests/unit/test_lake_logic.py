@@ -11,6 +11,7 @@ from peacewatch.lakehouse.arrow_schema import arrow_schema
 from peacewatch.lakehouse.ingest.batching import BatchPolicy, CommitPlan, Gap, GapTracker, MicroBatch
 from peacewatch.lakehouse.ingest.positions import identity_fingerprint, sink_app_id, source_app_id
 from peacewatch.lakehouse.ingest.rows import to_table
+from peacewatch.lakehouse.ingest.sink import RECEIVE_BYTES, receive_queue
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.contract_data import parse_report_data
 from peacewatch.platform.positions import (
@@ -21,6 +22,7 @@ from peacewatch.platform.positions import (
     entry_start,
     follows,
 )
+from peacewatch.platform.topics import MAX_ENTRY_BYTES
 
 
 class FakeClock:
@@ -376,6 +378,7 @@ def test_dead_letters_seal_a_batch_like_rows() -> None:
         by_bytes.add_dead_letter(
             "bad", partition="p0", position=i, entry_size=0, message=None, size=4 * 2**20
         )
+        assert by_bytes.full == (i == 2)  # the letter that filled it says so: sealed at once
     assert by_bytes.due()
     by_rows = MicroBatch[int, str](BatchPolicy(max_rows=5, max_age_s=3600))
     for i in range(4):
@@ -384,3 +387,45 @@ def test_dead_letters_seal_a_batch_like_rows() -> None:
     by_rows.add_dead_letter("bad", partition="p0", position=9, entry_size=0, message=None, size=1)
     assert by_rows.due()
     assert len(by_rows) == 0  # still no rows
+
+
+@given(st.lists(st.integers(0, 3_000_000), min_size=1, max_size=300), st.integers(1, 40))
+def test_a_commit_writes_into_a_bounded_number_of_table_partitions(days: list[int], bound: int) -> None:
+    """A drone chooses its `ts` (years 1-9999): a batch reaches max_partitions days once, at the
+    row that reaches it, and is due from then on; what a seal carries over keeps its own count."""
+    batch = MicroBatch[int, str](
+        BatchPolicy(max_partitions=bound, max_rows=10**6, max_age_s=3600), partition_of=lambda row: row
+    )
+    reached_at = None
+    for i, day in enumerate(days):
+        _add(batch, day, position=_at(1, i, 0), entry_size=1)
+        if batch.full and reached_at is None:
+            reached_at = i
+            assert len(batch.table_partitions) == bound
+            assert batch.due()
+    distinct = len(set(days))
+    assert (reached_at is not None) == (distinct >= bound)
+    assert batch.due() == (distinct >= bound)
+    if reached_at is not None:  # the first row of the bound's day is the one that reached it
+        assert len(set(days[: reached_at + 1])) == bound > len(set(days[:reached_at]))
+
+
+def test_a_carried_entry_takes_its_days_along() -> None:
+    batch = MicroBatch[int, str](BatchPolicy(max_partitions=3), partition_of=lambda row: row)
+    _add(batch, 1, position=_at(1, 0, 0), entry_size=1)
+    _add(batch, 2, position=_at(1, 1, 0), entry_size=2)  # an entry of two, the second still to come
+    rest = batch.carry_open_entries()
+    assert batch.table_partitions == {1}
+    assert rest.table_partitions == {2}
+    assert not rest.full
+    _add(rest, 3, position=_at(1, 1, 1), entry_size=2)
+    _add(rest, 4, position=_at(1, 2, 0), entry_size=1)
+    assert rest.full
+
+
+def test_the_receive_queue_holds_its_budget_at_the_largest_entry() -> None:
+    assert receive_queue(RECEIVE_BYTES) == 256
+    for budget in (1, 2**20, 2**28, 2**33):
+        queue = receive_queue(budget)
+        assert queue >= 2
+        assert queue == 2 or 2 * queue * MAX_ENTRY_BYTES <= budget

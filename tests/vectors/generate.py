@@ -17,9 +17,9 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peacewatch.platform.contract import Report
+from peacewatch.platform.contract import MAX_REPORT_BYTES, Report
 from tests.alerting_vectors import VECTORS, python_answer
-from tests.contract_strategies import near_misses, payloads
+from tests.contract_strategies import near_misses, payloads, report_of_bytes
 
 _BASE = {
     "report_id": "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
@@ -232,6 +232,7 @@ def main() -> None:
     cases = _handpicked()
     cases += _drawn(payloads(Report), 400)
     cases += _drawn(near_misses(Report).map(lambda m: m.payload), 400)
+    cases += [report_of_bytes(MAX_REPORT_BYTES + d) for d in (-1, 0, 1, 2)]  # the bound on a message's bytes
     rng = random.Random(14)
     lines = []
     for payload in cases:

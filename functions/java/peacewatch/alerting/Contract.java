@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  */
 final class Contract {
     /** A refusal: the field's path (dotted, list indexes included) and why. */
-    static final class Refused extends Exception {
+    static class Refused extends Exception {
         final String loc;
 
         Refused(String loc, String message) {
@@ -31,11 +31,19 @@ final class Contract {
         }
     }
 
+    /** Valid by every field rule, over the bound on a message's bytes (Python's ReportTooLarge). */
+    static final class TooLarge extends Refused {
+        TooLarge(long size, long most) {
+            super("", "report too large: " + size + " bytes, the contract allows at most " + most);
+        }
+    }
+
     private final Map<String, Object> root;
     private final Map<String, Object> defs;
     private final Map<String, Pattern> patterns = new ConcurrentHashMap<>();
     private final Times.Time earliest;
     private final Times.Time latest;
+    private final long maxBytes;
 
     @SuppressWarnings("unchecked")
     Contract(Map<String, Object> schema) {
@@ -48,6 +56,10 @@ final class Contract {
         } catch (Times.BadTime | NullPointerException e) {
             throw new IllegalStateException("the contract schema gives no time bounds for ts", e);
         }
+        if (!(schema.get("x-max-bytes") instanceof Json.Num most) || !most.integral()) {
+            throw new IllegalStateException("the contract schema gives no bound on a report's bytes");
+        }
+        this.maxBytes = Long.parseLong(most.text());
     }
 
     /** The contract shipped in the jar (peacewatch/alerting/report.schema.json). */
@@ -77,7 +89,12 @@ final class Contract {
         } catch (Json.Malformed e) {
             throw new Refused("", "not valid JSON: " + e.getMessage());
         }
-        return (Map<String, Object>) check(root, doc, "");
+        Map<String, Object> fields = (Map<String, Object>) check(root, doc, "");
+        // After the field rules, as in Python: a report breaking one names that field whatever its size.
+        if (payload.length > maxBytes) {
+            throw new TooLarge(payload.length, maxBytes);
+        }
+        return fields;
     }
 
     @SuppressWarnings("unchecked")

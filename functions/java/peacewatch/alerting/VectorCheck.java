@@ -62,6 +62,9 @@ public final class VectorCheck {
                     g.writeBooleanField("ok", false);
                     g.writeStringField("loc", e.loc);
                     g.writeStringField("reason", e.getMessage());
+                    if (e instanceof Contract.TooLarge) {
+                        g.writeBooleanField("too_large", true);
+                    }
                 }
                 g.writeEndObject();
             }
