@@ -90,7 +90,7 @@ class MicroBatch(Generic[T, B]):
     policy: BatchPolicy
     clock: Callable[[], float] = time.monotonic
     # a row's table partition (counted against max_partitions); None: not counted
-    partition_of: Callable[[T], object] | None = None
+    table_partition_of: Callable[[T], object] | None = None
     rows: dict[str, dict[int, T]] = field(default_factory=dict)
     dead_letters: dict[str, dict[int, B]] = field(default_factory=dict)
     # every message as (partition, position, message), to acknowledge after the commit
@@ -122,7 +122,9 @@ class MicroBatch(Generic[T, B]):
         """Move each partition's unfinished last entry (its highest message is not the entry's
         last) out of this batch into a new one, which takes this one's place once it is sealed:
         the rest of the entry is usually already on its way."""
-        rest: MicroBatch[T, B] = MicroBatch(self.policy, clock=self.clock, partition_of=self.partition_of)
+        rest: MicroBatch[T, B] = MicroBatch(
+            self.policy, clock=self.clock, table_partition_of=self.table_partition_of
+        )
         moving: dict[str, int] = {}  # partition -> first position moved (its entry's start)
         for part in self.partitions:
             held = (*self.rows.get(part, ()), *self.dead_letters.get(part, ()))
@@ -141,11 +143,11 @@ class MicroBatch(Generic[T, B]):
             rest.letters += moved
             closing = self.closing.get(part, set())
             rest.closing[part] = {p for p in closing if p >= start}
-        partition_of = self.partition_of
-        if partition_of is not None:
+        table_partition_of = self.table_partition_of
+        if table_partition_of is not None:
             for batch in (self, rest):
                 batch.table_partitions = {
-                    partition_of(r) for rows in batch.rows.values() for r in rows.values()
+                    table_partition_of(r) for rows in batch.rows.values() for r in rows.values()
                 }
         kept: list[tuple[str, int, object]] = []
         for item in self.received:
@@ -176,10 +178,10 @@ class MicroBatch(Generic[T, B]):
         rows[position] = row
         self.nbytes += size
         self.count += 1
-        if self.partition_of is not None:
+        if self.table_partition_of is not None:
             held = self.table_partitions
             before = len(held)
-            held.add(self.partition_of(row))
+            held.add(self.table_partition_of(row))
             if len(held) > before and len(held) == self.policy.max_partitions:
                 self.full = True
         if self.nbytes >= self.policy.max_bytes:

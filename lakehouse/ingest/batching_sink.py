@@ -198,10 +198,10 @@ class BatchingSink(Generic[R, D, S]):
         transient: Callable[[BaseException], bool] = _never,
         clock: Callable[[], float] = time.monotonic,
         name: str = "sink",
-        partition_of: Callable[[R], object] | None = None,
+        table_partition_of: Callable[[R], object] | None = None,
     ) -> None:
         """`transient`: the failures worth retrying with backoff (outages); anything else stops.
-        `partition_of`: a row's table partition, for the policy's max_partitions."""
+        `table_partition_of`: a row's table partition, for the policy's max_partitions."""
         self.committer = committer
         self.consumer = consumer
         self.dead_letters = dead_letters
@@ -211,7 +211,7 @@ class BatchingSink(Generic[R, D, S]):
         self.transient = transient
         self.clock = clock
         self.name = name
-        self.batch: MicroBatch[R, D] = MicroBatch(policy, clock=clock, partition_of=partition_of)
+        self.batch: MicroBatch[R, D] = MicroBatch(policy, clock=clock, table_partition_of=table_partition_of)
         self.gaps = GapTracker(
             patience_s=self.options.gap_patience_s, requests=self.options.gap_requests, clock=clock
         )

@@ -229,7 +229,7 @@ class DeltaSink:
                 stats=stats,
                 transient=_transient,
                 name=f"{name}: {table.uri}",
-                partition_of=_utc_day,
+                table_partition_of=_utc_day,
             )
             self._feeds[topic] = _TopicFeed(model=model, sink=sink)
 

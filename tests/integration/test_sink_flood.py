@@ -67,7 +67,12 @@ def test_the_topics_take_no_entry_over_the_bound(
                                       batching_enabled=False)  # fmt: skip
     results: list[pulsar.Result] = []
     producer.send_async(report_of_bytes(MAX_ENTRY_BYTES + 1), lambda result, _: results.append(result))
-    time.sleep(3)  # the broker refuses it; the client retries it until closed (Pulsar's way)
+    # The broker has seen it (it counts each attempt) and refused it; the client retries it until
+    # closed (Pulsar's way).
+    deadline = time.monotonic() + 30
+    while admin.topic_stats(f"{topics.reports}-partition-0")["msgInCounter"] == 0:
+        assert time.monotonic() < deadline, "the entry never reached the broker"
+        time.sleep(0.2)
     stats = admin.topic_stats(f"{topics.reports}-partition-0")
     assert stats["storageSize"] == 0
     assert stats["subscriptions"]["lake-sink"]["msgBacklog"] == 0

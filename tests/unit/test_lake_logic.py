@@ -394,7 +394,7 @@ def test_a_commit_writes_into_a_bounded_number_of_table_partitions(days: list[in
     """A drone chooses its `ts` (years 1-9999): a batch reaches max_partitions days once, at the
     row that reaches it, and is due from then on; what a seal carries over keeps its own count."""
     batch = MicroBatch[int, str](
-        BatchPolicy(max_partitions=bound, max_rows=10**6, max_age_s=3600), partition_of=lambda row: row
+        BatchPolicy(max_partitions=bound, max_rows=10**6, max_age_s=3600), table_partition_of=lambda row: row
     )
     reached_at = None
     for i, day in enumerate(days):
@@ -411,7 +411,7 @@ def test_a_commit_writes_into_a_bounded_number_of_table_partitions(days: list[in
 
 
 def test_a_carried_entry_takes_its_days_along() -> None:
-    batch = MicroBatch[int, str](BatchPolicy(max_partitions=3), partition_of=lambda row: row)
+    batch = MicroBatch[int, str](BatchPolicy(max_partitions=3), table_partition_of=lambda row: row)
     _add(batch, 1, position=_at(1, 0, 0), entry_size=1)
     _add(batch, 2, position=_at(1, 1, 0), entry_size=2)  # an entry of two, the second still to come
     rest = batch.carry_open_entries()
