@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from peacewatch.cli.output import RichProgress
 from peacewatch.platform.credentials import kit_dir
@@ -85,33 +86,11 @@ def up(
     elif install:
         assert upstream is not None
         _recover_interrupted(settings, node)
-        with tempfile.TemporaryDirectory() as tmp, console.status("helm upgrade --install (minutes) ..."):
-            chart = assemble_chart(upstream=upstream, into=Path(tmp))
-            images_file = Path(tmp) / "images.yaml"
-            images_file.write_text(yaml.safe_dump(image_values(settings, refs=refs)))
-            extra = [a for v in values for a in ("-f", str(v))]
-            helm(
-                settings,
-                node.kubeconfig,
-                "upgrade",
-                "--install",
-                RELEASE,
-                str(chart),
-                "-n",
-                NAMESPACE,
-                "--create-namespace",
-                "-f",
-                str(LOCAL_VALUES),
-                "-f",
-                str(images_file),
-                *extra,
-                # No --wait: helm would wait for our Deployments before the post-install Job that
-                # makes the kits they mount. It waits for that Job; the rollouts are awaited below.
-                "--timeout",
-                "25m",
-            )
-        with console.status("waiting for every workload to roll out ..."):
-            node.wait_rollouts(NAMESPACE, seconds=900)
+        try:
+            _install(settings, node, console, upstream=upstream, refs=refs, values=values)
+        except InstallError:
+            _report_failure(node, console)
+            raise
         timings["installed_s"] = time.monotonic() - t0
         console.print(
             f"[green]platform installed[/] in namespace {NAMESPACE} ({timings['installed_s']:.0f}s)"
@@ -119,6 +98,53 @@ def up(
         _print_access(node, console)
     timings["total_s"] = time.monotonic() - t0
     (node.root / "bringup.json").write_text(json.dumps(timings, indent=2))
+
+
+def _install(
+    settings: Settings,
+    node: KubeNode,
+    console: Console,
+    *,
+    upstream: Path,
+    refs: dict[str, str],
+    values: list[Path],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp, console.status("helm upgrade --install (minutes) ..."):
+        chart = assemble_chart(upstream=upstream, into=Path(tmp))
+        images_file = Path(tmp) / "images.yaml"
+        images_file.write_text(yaml.safe_dump(image_values(settings, refs=refs)))
+        extra = [a for v in values for a in ("-f", str(v))]
+        helm(
+            settings,
+            node.kubeconfig,
+            "upgrade",
+            "--install",
+            RELEASE,
+            str(chart),
+            "-n",
+            NAMESPACE,
+            "--create-namespace",
+            "-f",
+            str(LOCAL_VALUES),
+            "-f",
+            str(images_file),
+            *extra,
+            # No --wait: helm would wait for our Deployments before the post-install Job that
+            # makes the kits they mount. It waits for that Job; the rollouts are awaited below.
+            "--timeout",
+            "25m",
+        )
+    with console.status("waiting for every workload to roll out ..."):
+        node.wait_rollouts(NAMESPACE, seconds=900)
+
+
+def _report_failure(node: KubeNode, console: Console) -> None:
+    """The pods and the logs of those not ready: kept in the node's folder, the end shown."""
+    text = node.diagnosis(NAMESPACE)
+    saved = node.root / "install-failure.txt"
+    saved.write_text(text)
+    console.print(f"[red]install failed[/]; what the cluster shows (all of it in {saved}):")
+    console.print(escape(text[-6000:]), soft_wrap=True, highlight=False)
 
 
 def _recover_interrupted(settings: Settings, node: KubeNode) -> None:

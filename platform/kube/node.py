@@ -135,6 +135,28 @@ class KubeNode:
                 if proc.returncode != 0:
                     raise NodeNotReady(f"{name} did not roll out: kubectl -n {namespace} describe {name}")
 
+    def diagnosis(self, namespace: str, *, log_lines: int = 25) -> str:
+        """What a failed install left behind: the pods, the warnings, and the last lines of every pod
+        that is not running ready (a hook Job's pods above all) - so that a CI log says why."""
+        parts = [self.kubectl("-n", namespace, "get", "pods", "-o", "wide", check=False).stdout]
+        events = self.kubectl(
+            "-n", namespace, "get", "events", "--field-selector=type=Warning",
+            "--sort-by=.lastTimestamp", check=False,
+        ).stdout.splitlines()  # fmt: skip
+        parts.append("\n".join(events[-15:]))
+        listing = self.kubectl("-n", namespace, "get", "pods", "-o", "json", check=False).stdout
+        for pod in json.loads(listing or '{"items": []}')["items"]:
+            status = pod.get("status", {})
+            statuses = status.get("containerStatuses") or []
+            if status.get("phase") == "Succeeded" or (statuses and all(s.get("ready") for s in statuses)):
+                continue
+            name = pod["metadata"]["name"]
+            logs = self.kubectl(
+                "-n", namespace, "logs", name, "--all-containers", f"--tail={log_lines}", check=False
+            )  # fmt: skip
+            parts.append(f"--- {name} ({status.get('phase')})\n{logs.stdout}{logs.stderr}")
+        return "\n".join(p.rstrip() for p in parts if p.strip())
+
     def api_ready(self) -> bool:
         try:
             return self.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0

@@ -63,7 +63,8 @@ def node() -> Iterator[KubeNode]:
     try:
         proc = subprocess.run([PEACEWATCH, "kube", "up"], capture_output=True, text=True, check=False)
         print(proc.stdout[-3000:])
-        assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+        # The end of stdout holds, after a failed install, the pods and the logs of those not ready.
+        assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-9000:]
         yield KubeNode(settings, settings.kube, progress=print)
     finally:
         # Also when `up` failed: a node left running broke the local stack's Python function
@@ -191,7 +192,8 @@ def test_every_published_report_is_stored_exactly_once_through_pod_faults_and_an
             text=True,
             check=False,
         )
-        assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+        # The end of stdout holds, after a failed install, the pods and the logs of those not ready.
+        assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-9000:]
         waited = _next_alert(url, token, THIRD, seconds=900)
         print(f"{THIRD}: its first alert {waited:.0f} s after the upgrade")
         for force in forces:
