@@ -2,16 +2,20 @@
 kube-proxy as processes of ours (no systemd here), CoreDNS and local storage in the cluster.
 
 Everything lives in one folder (KubeSettings.state_dir); `down()` undoes what `up()` did to the
-host: processes by pid, mounts under the folder and the pods' network namespaces, the cni0
-bridge and the CNI-/KUBE- iptables chains, the kubelet's cgroups, and the kernel settings it
-changed (saved before the first start). The one containerd setting this sandbox needs is
-`restrict_oom_score_adj` (the process may not lower oom_score_adj; ../shared/notes/kubernetes-here.md).
+host and nothing else: processes by pid and start time, mounts under the folder (containerd keeps
+the pods' network namespaces and runc's state there too), our bridge (KubeSettings.bridge), the
+iptables rules and chains of our CNI network and CIDRs (`host_state`), our entries in the folders
+the kubelet, libcni and containerd's shims share with any other runtime, the kubelet's cgroups,
+and the kernel settings it changed (saved before the first start). The one containerd setting this
+sandbox needs is `restrict_oom_score_adj` (the process may not lower oom_score_adj;
+../shared/notes/kubernetes-here.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -24,10 +28,12 @@ from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 from peacewatch.platform.errors import InstallError
 from peacewatch.platform.kube.build import bin_dir
+from peacewatch.platform.kube.host_state import cni_cache_entries, iptables_cleanup, shim_socket_names
 from peacewatch.platform.kube.images import BuiltImage, image_refs
-from peacewatch.platform.kube.pki import ensure_pki
+from peacewatch.platform.kube.pki import ENCRYPTION_CONFIG, ensure_pki
 from peacewatch.platform.kube.settings import KubeSettings
 from peacewatch.platform.settings import Settings
+from peacewatch.platform.stack.process import ManagedProcess
 
 __all__ = ["KubeNode", "NodeNotReady"]
 
@@ -48,8 +54,14 @@ _DAEMONS = (
     "etcd",
     "containerd",
 )
-# Folders the kubelet and the CNI plugins write outside their configured roots.
-_HOST_LEFTOVERS = ("/var/lib/cni", "/var/lib/kubelet/device-plugins", "/run/containerd")
+# The pods' CNI network: its name marks the iptables rules and cache files that are ours.
+CNI_NETWORK = "peacewatch-pods"
+# Where libcni caches results and containerd's shims put their sockets, whatever their roots:
+# shared with any other Kubernetes here, so only our entries go.
+_CNI_RESULTS = Path("/var/lib/cni/results")
+_SHIM_SOCKETS = Path("/run/containerd/s")
+# The kubelet's device-plugin folder is fixed; it is removed only if it was not there before.
+_DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
 
 
 class NodeNotReady(InstallError):
@@ -164,39 +176,24 @@ class KubeNode:
             return False
 
     # -- processes -------------------------------------------------------------------------------
-    def _pid_file(self, name: str) -> Path:
-        return self.run_dir / f"{name}.pid"
+    def _process(self, name: str) -> ManagedProcess:
+        # Its pid file records the process's kernel start time: a recycled pid is never signalled.
+        return ManagedProcess(name, self.run_dir, self.logs)
 
     def running(self, name: str) -> psutil.Process | None:
-        try:
-            proc = psutil.Process(int(self._pid_file(name).read_text()))
-        except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
-            return None
-        return proc if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE else None
+        pid = self._process(name).pid()
+        return psutil.Process(pid) if pid is not None else None
 
     def _start(self, name: str, cmd: list[str]) -> None:
-        if self.running(name):
+        process = self._process(name)
+        if process.pid() is not None:
             return
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f"{name}.log", "ab") as log:
-            # Own session: the node outlives the command that started it; nice keeps the shell usable.
-            proc = subprocess.Popen(
-                ["nice", "-n", "5", *cmd],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self._pid_file(name).write_text(str(proc.pid))
+        # Own session (ManagedProcess): the node outlives the command that started it; nice keeps
+        # the shell usable.
+        process.start(["nice", "-n", "5", *cmd], env=dict(os.environ), cwd=self.root)
 
     def _stop(self, name: str) -> None:
-        proc = self.running(name)
-        if proc is not None:
-            proc.terminate()
-            _, alive = psutil.wait_procs([proc], timeout=15)
-            for p in alive:
-                p.kill()
-        self._pid_file(name).unlink(missing_ok=True)
+        self._process(name).stop(timeout_s=15)
 
     def _wait(self, what: str, check: Callable[[], bool], *, seconds: float, log: str) -> None:
         @retry(
@@ -228,6 +225,8 @@ state = "{c / "state"}"
     sandbox_image = "{refs["pause"]}"
     # This sandbox's process may not lower oom_score_adj: without this no pod sandbox starts.
     restrict_oom_score_adj = true
+    # Pods' network namespaces under our state, not /run/netns.
+    netns_mounts_under_state_dir = true
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
       default_runtime_name = "runc"
@@ -235,6 +234,8 @@ state = "{c / "state"}"
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
           SystemdCgroup = false
+          # runc's state under ours, not /run/containerd/runc, which any containerd shares.
+          Root = "{c / "runc"}"
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = "/usr/lib/cni"
       conf_dir = "{self.etc / "cni" / "net.d"}"
@@ -243,11 +244,11 @@ state = "{c / "state"}"
             json.dumps(
                 {
                     "cniVersion": "0.4.0",
-                    "name": "peacewatch-pods",
+                    "name": CNI_NETWORK,
                     "plugins": [
                         {
                             "type": "bridge",
-                            "bridge": "cni0",
+                            "bridge": k.bridge,
                             "isGateway": True,
                             "ipMasq": True,
                             "hairpinMode": True,
@@ -353,17 +354,24 @@ iptables: {{localhostNodePorts: false}}
         )
         self._write_configs(node_ip)
         self._save_sysctls()
+        self._save_host_record()
         self._sysctl("net.ipv4.ip_forward", "1")
         self._sysctl("net.bridge.bridge-nf-call-iptables", "1")
         self.progress("containerd")
         self._start("containerd", ["containerd", "--config", str(self.etc / "containerd.toml")])
         self._wait(
-            "containerd", lambda: self._ctr("version").returncode == 0, seconds=30, log="containerd.log"
+            "containerd", lambda: self._ctr("version").returncode == 0, seconds=30, log="containerd.out"
         )
         self.import_images(images)
         marks["images"] = time.monotonic() - t0
         self.progress("etcd and the control plane")
         etcd = self.run_dir / "etcd"
+        p = self.pki
+        tls = [
+            *(f"--{side}trusted-ca-file={p / 'ca.crt'}" for side in ("", "peer-")),
+            *(f"--{side}cert-file={p / 'etcd.crt'}" for side in ("", "peer-")),
+            *(f"--{side}key-file={p / 'etcd.key'}" for side in ("", "peer-")),
+        ]
         self._start(
             "etcd",
             [
@@ -372,24 +380,33 @@ iptables: {{localhostNodePorts: false}}
                 "node0",
                 "--data-dir",
                 str(etcd),
+                # TLS both ways, and no client without a certificate of our CA: the API server's.
+                *tls,
+                "--client-cert-auth",
+                "--peer-client-cert-auth",
                 "--listen-client-urls",
-                "http://127.0.0.1:2379",
+                "https://127.0.0.1:2379",
                 "--advertise-client-urls",
-                "http://127.0.0.1:2379",
+                "https://127.0.0.1:2379",
                 "--listen-peer-urls",
-                "http://127.0.0.1:2380",
+                "https://127.0.0.1:2380",
                 "--initial-advertise-peer-urls",
-                "http://127.0.0.1:2380",
+                "https://127.0.0.1:2380",
                 "--initial-cluster",
-                "node0=http://127.0.0.1:2380",
+                "node0=https://127.0.0.1:2380",
             ],
         )
-        p = self.pki
         self._start(
             "kube-apiserver",
             [
                 str(self.bin / "kube-apiserver"),
-                "--etcd-servers=http://127.0.0.1:2379",
+                "--etcd-servers=https://127.0.0.1:2379",
+                f"--etcd-cafile={p / 'ca.crt'}",
+                f"--etcd-certfile={p / 'apiserver-etcd-client.crt'}",
+                f"--etcd-keyfile={p / 'apiserver-etcd-client.key'}",
+                f"--encryption-provider-config={p / ENCRYPTION_CONFIG}",
+                # Every request names who makes it (probes and health checks use certificates too).
+                "--anonymous-auth=false",
                 "--bind-address=0.0.0.0",
                 f"--secure-port={k.api_port}",
                 f"--advertise-address={node_ip}",
@@ -408,7 +425,7 @@ iptables: {{localhostNodePorts: false}}
                 "--kubelet-preferred-address-types=InternalIP,Hostname",
             ],
         )
-        self._wait("the API server", self.api_ready, seconds=120, log="kube-apiserver.log")
+        self._wait("the API server", self.api_ready, seconds=120, log="kube-apiserver.out")
         marks["apiserver"] = time.monotonic() - t0
         cm = str(p / "controller-manager.kubeconfig")
         self._start(
@@ -470,7 +487,7 @@ iptables: {{localhostNodePorts: false}}
                 == "True"
             ),
             seconds=180,
-            log="kubelet.log",
+            log="kubelet.out",
         )
         marks["node"] = time.monotonic() - t0
         self.progress("CoreDNS and storage")
@@ -478,7 +495,7 @@ iptables: {{localhostNodePorts: false}}
             "the default ServiceAccount",
             lambda: self.kubectl("get", "sa", "default", check=False).returncode == 0,
             seconds=60,
-            log="kube-controller-manager.log",
+            log="kube-controller-manager.out",
         )
         self.kubectl("apply", "-f", "-", stdin=self._addons())
         self._wait(
@@ -490,7 +507,7 @@ iptables: {{localhostNodePorts: false}}
                 == 0
             ),
             seconds=180,
-            log="kubelet.log",
+            log="kubelet.out",
         )
         marks["dns"] = time.monotonic() - t0
         return marks
@@ -521,7 +538,13 @@ iptables: {{localhostNodePorts: false}}
         )
 
     def down(self) -> None:
-        """Stop the node and undo its changes to the host (idempotent)."""
+        """Stop the node and undo its changes to the host (idempotent), leaving what is not ours:
+        another bridge, other CNI networks' rules, other containerds' sockets and pods' logs."""
+        # Our containers' ids, while containerd still answers: they name our shims' sockets, our
+        # loopback results and our pods' log links.
+        ours = (
+            set(self._ctr("containers", "ls", "-q").stdout.split()) if self.running("containerd") else set()
+        )
         if self.running("kube-apiserver") and self.api_ready():
             # The kubelet tears pods down through CRI first: containers, CNI DEL, volume unmounts.
             self.progress("deleting pods")
@@ -545,10 +568,11 @@ iptables: {{localhostNodePorts: false}}
         for proc in psutil.process_iter(["cmdline"]):
             cmd = " ".join(proc.info["cmdline"] or [])
             if "containerd-shim" in cmd and str(self.run_dir) in cmd:
-                proc.kill()
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
         self.progress("mounts, network, cgroups, kernel settings")
         self._unmount()
-        subprocess.run(["ip", "link", "del", "cni0"], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", self.kube.bridge], capture_output=True, check=False)
         self._drop_chains()
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
             for top in ("kubepods", "k8s.io"):
@@ -565,41 +589,77 @@ iptables: {{localhostNodePorts: false}}
             for key, value in json.loads(saved.read_text()).items():
                 self._sysctl(key, value)
             saved.unlink()
-        for leftover in _HOST_LEFTOVERS:
-            shutil.rmtree(leftover, ignore_errors=True)
-        for logs in (Path("/var/log/pods"), Path("/var/log/containers")):
-            for entry in logs.glob("*") if logs.is_dir() else []:
-                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+        self._drop_host_files(ours)
         # etcd's and containerd's state go with the node: a second `up` starts a fresh cluster.
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def _unmount(self) -> None:
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        ours = [
-            m
-            for m in mounts
-            if m.startswith(str(self.root) + "/")
-            or m.startswith("/run/netns/cni-")
-            or m.startswith("/run/containerd/")
+    def _drop_host_files(self, ours: set[str]) -> None:
+        """Our entries in the host's shared folders, then each folder if we made it and it is empty."""
+        if _CNI_RESULTS.is_dir():
+            names = [p.name for p in _CNI_RESULTS.iterdir()]
+            for name in cni_cache_entries(names, network=CNI_NETWORK, container_ids=ours):
+                (_CNI_RESULTS / name).unlink(missing_ok=True)
+        if _SHIM_SOCKETS.is_dir():
+            for name in shim_socket_names(address=str(self.sock), namespace="k8s.io", container_ids=ours):
+                (_SHIM_SOCKETS / name).unlink(missing_ok=True)
+        runc = Path("/run/containerd/runc/k8s.io")  # nodes made before runc's root was ours
+        for cid in ours:
+            shutil.rmtree(runc / cid, ignore_errors=True)
+        links = Path("/var/log/containers")
+        for link in links.glob("*.log") if links.is_dir() else []:
+            # POD_NAMESPACE_CONTAINER-ID.log -> /var/log/pods/NAMESPACE_POD_UID/CONTAINER/N.log
+            if link.stem.rsplit("-", 1)[-1] in ours:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(Path(os.readlink(link)).parent.parent, ignore_errors=True)
+                link.unlink(missing_ok=True)
+        made = json.loads(self._host_record().read_text()) if self._host_record().exists() else {}
+        empty_if_made = [
+            _CNI_RESULTS,
+            _CNI_RESULTS.parent,
+            _SHIM_SOCKETS,
+            runc,
+            runc.parent,
+            runc.parent.parent,
         ]
+        if not made.get("device_plugins_existed", True):
+            for entry in ("kubelet.sock", "kubelet_internal_checkpoint"):
+                (_DEVICE_PLUGINS / entry).unlink(missing_ok=True)
+            empty_if_made = [_DEVICE_PLUGINS, _DEVICE_PLUGINS.parent, *empty_if_made]
+        for folder in empty_if_made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: what another runtime keeps there stays
+        self._host_record().unlink(missing_ok=True)
+
+    def _host_record(self) -> Path:
+        return self.root / "host-before.json"
+
+    def _save_host_record(self) -> None:
+        if not self._host_record().exists():
+            self._host_record().write_text(json.dumps({"device_plugins_existed": _DEVICE_PLUGINS.exists()}))
+
+    def _unmount(self) -> None:
+        """Mounts under our folder only (containerd keeps rootfs, shm and the pods' network
+        namespaces under its state there)."""
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        ours = [m for m in mounts if m.startswith(str(self.root) + "/")]
         for mount in sorted(set(ours), key=len, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
-        for netns in Path("/run/netns").glob("cni-*") if Path("/run/netns").is_dir() else []:
-            netns.unlink(missing_ok=True)
 
     def _drop_chains(self) -> None:
-        """Rules and chains the CNI plugins and the kubelet left (kube-proxy --cleanup did its own)."""
+        """Rules and chains our CNI network and the kubelet left (kube-proxy --cleanup did its own):
+        found by our network's name and CIDRs, never by the CNI-/KUBE- prefix alone."""
+        k = self.kube
+        cidrs = [k.pod_cidr, k.cluster_cidr, k.service_cidr]
         for tool in ("iptables", "ip6tables"):
             for table in ("nat", "filter", "mangle"):
                 dump = subprocess.run(
                     [f"{tool}-save", "-t", table], capture_output=True, text=True, check=False
                 )
-                lines = dump.stdout.splitlines()
-                for rule in (ln for ln in lines if ln.startswith("-A ") and ("CNI-" in ln or "KUBE-" in ln)):
+                plan = iptables_cleanup(dump.stdout, network=CNI_NETWORK, cidrs=cidrs, kubelet=True)
+                for rule in plan.rules:
                     subprocess.run(
                         [tool, "-t", table, "-D", *shlex.split(rule[3:])], capture_output=True, check=False
                     )
-                chains = [ln[1:].split()[0] for ln in lines if ln.startswith((":CNI-", ":KUBE-"))]
                 for flag in ("-F", "-X"):
-                    for chain in chains:
+                    for chain in plan.chains:
                         subprocess.run([tool, "-t", table, flag, chain], capture_output=True, check=False)

@@ -1,15 +1,22 @@
 """The single node's PKI (openssl): a CA, the service-account key pair, one certificate per
-component identity and a kubeconfig for each client. Made once per cluster folder."""
+component identity (etcd's server and its one client, the API server, included), a kubeconfig for
+each client, and the key that encrypts Secrets at rest. Each part is made once per cluster folder,
+the first time it is missing."""
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import subprocess
 import tempfile
 from pathlib import Path
 
 from peacewatch.platform.errors import InstallError
 
-__all__ = ["CLIENTS", "ensure_pki"]
+__all__ = ["CLIENTS", "ENCRYPTION_CONFIG", "ensure_pki"]
+
+ENCRYPTION_CONFIG = "encryption.yaml"
 
 # name -> (CN, O): the identities RBAC and the Node authorizer know.
 _CERTS = {
@@ -18,6 +25,8 @@ _CERTS = {
     "controller-manager": ("system:kube-controller-manager", ""),
     "scheduler": ("system:kube-scheduler", ""),
     "kube-proxy": ("system:kube-proxy", ""),
+    # etcd takes no client without a certificate of this CA: the API server is its only one.
+    "apiserver-etcd-client": ("kube-apiserver-etcd-client", ""),
 }
 CLIENTS = ("admin", "kubelet", "controller-manager", "scheduler", "kube-proxy")
 
@@ -73,30 +82,32 @@ def _kubeconfig(pki: Path, user: str, *, api_port: int) -> None:
     )
 
 
+def _encryption_config(pki: Path) -> None:
+    """Secrets encrypted at rest in etcd (aescbc, a key of this cluster's); `identity` last, so
+    what was stored before this existed stays readable."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    path = pki / ENCRYPTION_CONFIG
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+            "  - resources: [secrets]\n    providers:\n"
+            f"      - aescbc:\n          keys:\n            - name: key1\n              secret: {key}\n"
+            "      - identity: {}\n"
+        )
+
+
 def ensure_pki(pki: Path, *, node_name: str, node_ip: str, service_ip: str, api_port: int) -> Path:
-    """The PKI in `pki` (made the first time, ~2 s); the folder."""
-    if (pki / "admin.kubeconfig").exists():
-        return pki
+    """The PKI in `pki` (what is missing made, ~2 s the first time); the folder."""
     pki.mkdir(parents=True, exist_ok=True)
     pki.chmod(0o700)
-    _openssl("genrsa", "-out", "ca.key", "2048", cwd=pki)
-    _openssl(
-        "req",
-        "-x509",
-        "-new",
-        "-nodes",
-        "-key",
-        "ca.key",
-        "-subj",
-        "/CN=peacewatch-kube-ca",
-        "-days",
-        "3650",
-        "-out",
-        "ca.crt",
-        cwd=pki,
-    )
-    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
-    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    if not (pki / "ca.crt").exists():
+        _openssl("genrsa", "-out", "ca.key", "2048", cwd=pki)
+        _openssl("req", "-x509", "-new", "-nodes", "-key", "ca.key", "-subj", "/CN=peacewatch-kube-ca",
+                 "-days", "3650", "-out", "ca.crt", cwd=pki)  # fmt: skip
+    if not (pki / "sa.pub").exists():
+        _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+        _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     names = ",".join(
         f"DNS:{n}"
         for n in (
@@ -107,16 +118,18 @@ def ensure_pki(pki: Path, *, node_name: str, node_ip: str, service_ip: str, api_
             "localhost",
         )
     )
-    _certificate(pki, "apiserver", "kube-apiserver", "", f"{names},IP:127.0.0.1,IP:{service_ip},IP:{node_ip}")
-    _certificate(
-        pki,
-        "kubelet",
-        f"system:node:{node_name}",
-        "system:nodes",
-        f"DNS:{node_name},IP:{node_ip},IP:127.0.0.1",
-    )
-    for name, (cn, org) in _CERTS.items():
-        _certificate(pki, name, cn, org)
+    wanted = {
+        "apiserver": ("kube-apiserver", "", f"{names},IP:127.0.0.1,IP:{service_ip},IP:{node_ip}"),
+        "kubelet": (f"system:node:{node_name}", "system:nodes", f"DNS:{node_name},IP:{node_ip},IP:127.0.0.1"),
+        "etcd": ("etcd", "", "DNS:localhost,IP:127.0.0.1"),
+        **{name: (cn, org, "") for name, (cn, org) in _CERTS.items()},
+    }
+    for name, (cn, org, sans) in wanted.items():
+        if not (pki / f"{name}.crt").exists():
+            _certificate(pki, name, cn, org, sans)
     for user in CLIENTS:
-        _kubeconfig(pki, user, api_port=api_port)
+        if not (pki / f"{user}.kubeconfig").exists():
+            _kubeconfig(pki, user, api_port=api_port)
+    if not (pki / ENCRYPTION_CONFIG).exists():
+        _encryption_config(pki)
     return pki

@@ -26,6 +26,8 @@ class KubeSettings(BaseModel):
     api_port: int = 6443
     dns_ip: str = "10.96.0.10"
     api_service_ip: str = "10.96.0.1"
+    # Ours by name: `down` deletes this bridge and no other (cni0 is every bridge plugin's default).
+    bridge: str = Field(default="pw-cni0", pattern=r"^[a-z][a-z0-9-]{1,14}$")
     volumes: int = Field(
         default=8, ge=1, description="hostPath PersistentVolumes made for the charts' claims"
     )

@@ -19,6 +19,7 @@ from peacewatch.platform.auth import (
     superuser_token_path,
 )
 from peacewatch.platform.errors import StackError
+from peacewatch.platform.java_build import build_jar, lib_jar
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.stack.minio import offload_credentials
 from peacewatch.platform.stack.process import ManagedProcess, port_open
@@ -28,7 +29,14 @@ from peacewatch.platform.stack.sandbox import wrapper_script
 # Class names, not secrets.
 _TOKEN_PROVIDER = "org.apache.pulsar.broker.authentication.AuthenticationProviderToken"  # noqa: S105
 _TOKEN_CLIENT = "org.apache.pulsar.client.impl.auth.AuthenticationToken"  # noqa: S105
-_CLEARTEXT_FUNCTION_AUTH = "org.apache.pulsar.functions.auth.ClearTextFunctionTokenAuthProvider"
+# Pulsar's ClearTextFunctionTokenAuthProvider, handing instances their token as a file instead
+# of on their command line (platform/stack/java).
+_FUNCTION_AUTH = "peacewatch.stack.TokenFileAuthProvider"
+_FUNCTION_AUTH_SOURCES = sorted((Path(__file__).parent / "java").rglob("*.java"))
+
+# What TokenFileAuthProvider is compiled against (the broker's classpath has them all).
+_FUNCTION_AUTH_JARS = ("pulsar-functions-runtime", "pulsar-functions-instance", "pulsar-functions-proto",
+                       "pulsar-client-original", "pulsar-broker-common", "protobuf-java")  # fmt: skip
 
 __all__ = ["PulsarRunner"]
 
@@ -142,11 +150,23 @@ class PulsarRunner:
             "brokerClientAuthenticationParameters": f"file://{superuser_token_path(self.settings)}",
             # Instances authenticate with the token of whoever deployed the function (a force's
             # alerting role, a force admin), not with the worker's superuser token file.
-            "functionAuthProviderClassName": _CLEARTEXT_FUNCTION_AUTH,
+            "functionAuthProviderClassName": _FUNCTION_AUTH,
         }
 
     def sandbox_dir(self) -> Path:
         return self.dir / "sandbox"
+
+    def instance_tokens_dir(self) -> Path:
+        """Where the worker keeps each instance's token, owner-only (TokenFileAuthProvider)."""
+        return self.dir / "instance-tokens"
+
+    def function_auth_jar(self) -> Path:
+        lib = self.home / "lib"
+        return build_jar(
+            out_dir=self.settings.cache_dir / "functions", name="instance-auth",
+            what="the function instances' token provider", sources=_FUNCTION_AUTH_SOURCES,
+            classpath=[lib_jar(lib, a) for a in _FUNCTION_AUTH_JARS],
+        )  # fmt: skip
 
     def write_sandbox(self) -> Path | None:
         """The `python3` the worker starts instances with (None: sandbox turned off)."""
@@ -225,6 +245,8 @@ class PulsarRunner:
             # The broker's own JVM: bin/pulsar takes $JAVA_HOME/bin/java, not the sandbox's `java`.
             "JAVA_HOME": str(real_java().parent.parent),
             "PULSAR_LOG_DIR": str(self.settings.logs_dir),
+            "PULSAR_EXTRA_CLASSPATH": str(self.function_auth_jar()),
+            "PEACEWATCH_INSTANCE_TOKENS": str(self.instance_tokens_dir()),
             "PULSAR_MEM": f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.direct_memory}",
             "PULSAR_STANDALONE_CONF": str(broker),
             # ZooKeeper metadata: the BookKeeper table service (the state store of Python

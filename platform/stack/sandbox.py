@@ -10,8 +10,9 @@ inside new mount and PID namespaces (util-linux `unshare`), with:
 - tmpfs over the state directories (all stacks' state, so secrets, data and logs of every
   force), with only what the instance needs bound back: its own package directory, its own log
   directory, the runtime's code and logging config (for Java: the instance jar and its
-  dependencies, Pulsar's conf and lib, the NAR extraction folder), read off its command line;
-- its own /proc (other instances' command lines carry their tokens) and a working directory
+  dependencies, Pulsar's conf and lib, the NAR extraction folder) and the one file holding its
+  token (TokenFileAuthProvider keeps tokens off command lines), read off its command line;
+- its own /proc (other instances and the broker stay out of sight) and a working directory
   outside the hidden tree (a cwd would otherwise keep reaching under the tmpfs).
 It fails closed: if the namespaces cannot be made, the instance does not start.
 """
@@ -47,6 +48,12 @@ def wrapper_script(*, python: Path, hide: list[Path], unshare: str, java: Path |
 
 def _arg(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def token_file(args: list[str]) -> Path | None:
+    """The instance's token file (`--client_auth_params file://PATH`), if it was given one."""
+    params = (_arg(args, "--client_auth_params") or "").strip("'\"")
+    return Path(params.removeprefix("file://")) if params.startswith("file:///") else None
 
 
 def _kept(args: list[str]) -> list[Path]:
@@ -111,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     keep = [p.absolute() for p in (_java_kept(args) if opts.java else _kept(args))]
     for path in keep:
         path.mkdir(parents=True, exist_ok=True)
+    token = token_file(args)
+    if token is not None:
+        keep.append(token.absolute())  # a file: bound on its own, never its folder
     # Stage what is kept on a private tmpfs, hide the state trees, then bind the kept paths back.
     # Inside our own mount namespace: the tmpfs mounted here is private to this instance.
     stage = Path("/tmp") / f"peacewatch-sandbox-{os.getpid()}"  # noqa: S108
@@ -119,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     staged = []
     for i, path in enumerate(keep):
         target = stage / str(i)
-        target.mkdir()
+        if path.is_file():
+            target.touch()
+        else:
+            target.mkdir()
         # Through symlinks (PULSAR_HOME is an overlay of links): the mount lands on the real
         # directory, and goes back below onto the path the runtime uses.
         _mount("--bind", str(path.resolve()), str(target))
@@ -128,7 +141,11 @@ def main(argv: list[str] | None = None) -> None:
         if root.is_dir():
             _mount("-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(root))
     for target, path in staged:
-        path.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
         _mount("--bind", str(target), str(path))
     # Off the hidden tree: a working directory inside it would keep reaching under the tmpfs.
     if opts.java:

@@ -17,6 +17,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pulsar
 import pytest
 from minio import Minio
@@ -168,6 +169,11 @@ def test_a_force_admins_function_sees_no_platform_secret(
         deploy_function(as_force_admin, spec, package=package)  # the tenant admin may do this
         try:
             wait_running(as_force_admin, spec)
+            # The instance's token is on no command line any process of the host can read (`ps`):
+            # Pulsar's own provider put `token:...` there (issue 33).
+            on_command_lines = [p.pid for p in psutil.process_iter(["cmdline"])
+                                if force_admin_token in " ".join(p.info["cmdline"] or ())]  # fmt: skip
+            assert on_command_lines == []
             client = pulsar_client(settings, token=force_admin_token)
             try:
                 out = client.subscribe(spec.output, "probe", initial_position=pulsar.InitialPosition.Earliest)

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import jwt
 import psutil
 import pulsar
@@ -509,3 +510,75 @@ def test_each_pod_holds_only_its_own_forces_kit(node: KubeNode) -> None:
             assert seen["kit"].startswith(f"{force}-alerting"), (name, seen["kit"])
         found = {k: seen.get(k) for k in ("kit", "bucket", "topic")}
         print(f"{name}: {len(seen['files'])} files, {found}")
+
+
+@pytest.mark.hostile
+def test_the_control_plane_takes_no_anonymous_or_plain_clients(node: KubeNode) -> None:
+    """Issue 33: etcd took plain-HTTP clients without authentication, Secrets were stored in the
+    clear, the API server answered anonymous requests."""
+    api = f"https://127.0.0.1:{node.kube.api_port}"
+    ca = str(node.pki / "ca.crt")
+    assert httpx.get(f"{api}/version", verify=ca, timeout=10).status_code == 401
+    with pytest.raises(httpx.HTTPError):  # plain HTTP: etcd speaks TLS only
+        httpx.get("http://127.0.0.1:2379/version", timeout=10)
+    with pytest.raises(httpx.HTTPError):  # TLS without a client certificate of our CA
+        httpx.get("https://127.0.0.1:2379/version", verify=ca, timeout=10).raise_for_status()
+    client_cert = (str(node.pki / "apiserver-etcd-client.crt"), str(node.pki / "apiserver-etcd-client.key"))
+    with httpx.Client(verify=ca, cert=client_cert, timeout=10) as etcd:
+        assert etcd.get("https://127.0.0.1:2379/version").status_code == 200  # the API server's identity
+        key = f"/registry/secrets/{NAMESPACE}/{PREFIX}-north-precinct-fleet"
+        found = etcd.post("https://127.0.0.1:2379/v3/kv/range",
+                          json={"key": base64.b64encode(key.encode()).decode()}).json()  # fmt: skip
+    stored = base64.b64decode(found["kvs"][0]["value"])
+    assert stored.startswith(b"k8s:enc:aescbc:v1:key1:")
+    assert read_kit_token_from_secret(node, "north-precinct", "fleet").encode() not in stored
+
+
+def read_kit_token_from_secret(node: KubeNode, force: str, kit: str) -> str:
+    return secret(node, f"{PREFIX}-{force}-{kit}", "token")
+
+
+# Last in the module: it takes the node down (the fixture's own `down` then finds nothing to do).
+@pytest.mark.hostile
+def test_kube_down_leaves_what_is_not_ours(node: KubeNode) -> None:
+    """Issue 33: `down` removed the cni0 bridge, every CNI-/KUBE- chain, all of /run/containerd and
+    /var/lib/cni, whoever made them."""
+    foreign_socket = Path("/run/containerd/s") / ("f" * 64)
+    foreign_result = Path("/var/lib/cni/results") / f"other-net-{'e' * 64}-eth0"
+    rule = ["FORWARD", "-m", "comment", "--comment", 'name: "other-net" id: "x"', "-j", "CNI-FOREIGN-TEST"]
+
+    def run(*cmd: str) -> None:
+        subprocess.run(list(cmd), check=True, capture_output=True)
+
+    run("ip", "link", "add", "cni0", "type", "bridge")
+    try:
+        for chain in ("CNI-FOREIGN-TEST", "KUBE-FOREIGN-TEST"):
+            run("iptables", "-t", "filter", "-N", chain)
+            run("iptables", "-t", "filter", "-A", chain, "-s", "192.0.2.0/24", "-j", "RETURN")
+        run("iptables", "-t", "filter", "-A", *rule)
+        for planted in (foreign_socket, foreign_result):
+            planted.parent.mkdir(parents=True, exist_ok=True)
+            planted.write_text("not peacewatch's")
+
+        down = subprocess.run([PEACEWATCH, "kube", "down"], capture_output=True, text=True, check=False)
+        assert down.returncode == 0, down.stderr
+
+        assert subprocess.run(["ip", "link", "show", "cni0"], capture_output=True).returncode == 0
+        assert subprocess.run(["ip", "link", "show", node.kube.bridge], capture_output=True).returncode != 0
+        dump = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        assert ":CNI-FOREIGN-TEST" in dump
+        assert ":KUBE-FOREIGN-TEST" in dump
+        assert 'name: \\"other-net\\"' in dump
+        assert "peacewatch-pods" not in dump
+        assert foreign_socket.exists()
+        assert foreign_result.exists()
+        mounts = Path("/proc/mounts").read_text()
+        assert str(node.root) not in mounts
+    finally:
+        subprocess.run(["ip", "link", "del", "cni0"], capture_output=True, check=False)
+        subprocess.run(["iptables", "-t", "filter", "-D", *rule], capture_output=True, check=False)
+        for chain in ("CNI-FOREIGN-TEST", "KUBE-FOREIGN-TEST"):
+            subprocess.run(["iptables", "-t", "filter", "-F", chain], capture_output=True, check=False)
+            subprocess.run(["iptables", "-t", "filter", "-X", chain], capture_output=True, check=False)
+        foreign_socket.unlink(missing_ok=True)
+        foreign_result.unlink(missing_ok=True)
