@@ -1,7 +1,8 @@
 """Hostile strings, generated: what a drone or a spec may send to be shown or stored somewhere.
 
-Markup (rich's and HTML's), terminal escapes (CSI, OSC hyperlinks, BEL), bidi overrides, path-
-and URL-like text, odd unicode (combining marks, surrogates' neighbours, NUL) and very long text.
+Markup (rich's, HTML's and matplotlib's mathtext), terminal escapes (CSI, OSC hyperlinks, BEL),
+bidi overrides, path- and URL-like text, odd unicode (combining marks, surrogates' neighbours, NUL)
+and very long text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ FRAGMENTS = (
     "\u202e", "\u2066", "\u200f", "\u2028", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
     "&amp;", "\"'`", "../../etc/passwd", "%2e%2e%2f", "?a=b#c", "${HOME}", "$(id)", "{0}", "%s",
     "e\u0301", "\ufeff", "\ufffd", "😀\u200d🔥", "\U0010ffff",
+    # matplotlib's mathtext (chart labels): an unbalanced one failed `analyze`.
+    "$\\frac{$", "$x^$", "$", "\\$",
 )  # fmt: skip
 
 

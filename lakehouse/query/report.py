@@ -7,7 +7,10 @@ import html
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from peacewatch.lakehouse.query.questions import Answer
+from peacewatch.platform.inert import plain
 
 __all__ = ["write_report"]
 
@@ -23,14 +26,23 @@ details pre { background: #f4f6f8; padding: .6rem; overflow-x: auto; font-size: 
 """
 
 
+def _inert(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(lambda v: plain(v) if isinstance(v, str) else v)
+    return out
+
+
 def _section(answer: Answer) -> str:
     image = base64.b64encode(answer.chart_png).decode()
     return (
         f'<section id="q-{answer.key}">\n'
         f"<h2>({answer.key}) {html.escape(answer.question)}</h2>\n"
-        f'<p class="finding">{html.escape(answer.finding)}</p>\n'
+        f'<p class="finding">{html.escape(plain(answer.finding))}</p>\n'
         f'<img alt="{html.escape(answer.title)}" src="data:image/png;base64,{image}">\n'
-        + str(answer.table.to_html(index=False, border=0, float_format=lambda x: f"{x:,.4g}"))
+        # Cells hold drone data (words, drone ids): escaped by pandas, controls and bidi made visible.
+        + str(_inert(answer.table).to_html(index=False, border=0, float_format=lambda x: f"{x:,.4g}"))
         + f"\n<details><summary>SQL</summary><pre>{html.escape(answer.sql.strip())}</pre></details>\n"
         "</section>\n"
     )

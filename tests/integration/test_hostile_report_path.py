@@ -1,10 +1,12 @@
 """Hostile drone strings through the real report path (issue 33): generated citizen names and words
 - markup, terminal escapes, bidi, path-like, odd unicode, long - published as valid reports, then
-read back where people see them: `alerts tail` (it once exited 70 on a `[/]`) and `sql` to a
-terminal. Each must exit 0, show every name, and let no escape or bidi control through."""
+read back where people see them: `alerts tail` (it once exited 70 on a `[/]`), `sql` and
+`analyze` to a terminal, and `analyze`'s HTML page. Each must exit 0, show every name, and let no
+escape or bidi control through."""
 
 from __future__ import annotations
 
+import html
 import os
 import pty
 import select
@@ -13,6 +15,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pulsar
 import pytest
@@ -21,6 +24,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from peacewatch.cli.shown import plain
+from peacewatch.lakehouse.query.questions.answer import AnalysisParams
 from peacewatch.platform.clients import pulsar_admin
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.settings import Settings
@@ -69,7 +73,8 @@ def test_hostile_names_are_shown_as_data(
     settings: Settings,
     client: pulsar.Client,
     names: list[str],
-    words: list[str],  # type: ignore[no-untyped-def]
+    words: list[str],
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     tenant = f"hs-{uuid.uuid4().hex[:6]}"
     with pulsar_admin(settings) as admin:
@@ -79,6 +84,14 @@ def test_hostile_names_are_shown_as_data(
                battery_pct=50.0, words=words,
                citizens=[Citizen(citizen_id=f"c-{i}", name=name, peacescore=2)])
         for i, name in enumerate(names)
+    ]  # fmt: skip
+    # Enough reports hearing the words for `analyze` to rank them (its minimum support), no alert.
+    support = AnalysisParams().min_word_support
+    reports += [
+        Report(report_id=uuid.uuid4(), drone_id=f"q-{i}", ts=datetime.now(UTC), lat=48.85, lon=2.35,
+               battery_pct=50.0, words=words,
+               citizens=[Citizen(citizen_id=f"q-{i}", name="calm", peacescore=90)])
+        for i in range(support)
     ]  # fmt: skip
     sink = sink_process(settings, tenant, "hostile")
     try:
@@ -90,11 +103,22 @@ def test_hostile_names_are_shown_as_data(
             assert raw not in tail
         for name in names:
             assert plain(name)[:20] in tail.replace("\r\n", "\n").replace("\n", "")  # rich may wrap
-        wait_for_rows(settings, tenant, len(names), timeout_s=120)
+        wait_for_rows(settings, tenant, len(reports), timeout_s=120)
         code, table = _on_a_terminal(settings, "sql", "-t", tenant, "SELECT name, drone_id FROM sightings")
         assert code == 0, table
         for raw in _RAW:
             assert raw not in table
+        # The words in `analyze`'s table, chart and page (a word "$\\frac{$" failed its chart).
+        code, shown = _on_a_terminal(settings, "analyze", "-t", tenant, "-q", "d", "--out", str(tmp_path),
+                                     timeout_s=600)  # fmt: skip
+        assert code == 0, shown
+        for raw in _RAW:
+            assert raw not in shown
+        page = (tmp_path / tenant / "report.html").read_text()
+        for word in words:
+            assert html.escape(plain(word), quote=False) in page
+        for raw in (*_RAW, "<script>", "<img src=x"):
+            assert raw not in page.split("<body>", 1)[1]
     finally:
         sink.terminate()
         sink.wait(timeout=30)

@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # charts are files; never open a window
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from pydantic import BaseModel, ConfigDict, Field
 from pyspark.sql import SparkSession
 
@@ -62,7 +63,12 @@ def alert_count(threshold: int) -> str:
 
 def figure_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    # Labels hold drone data (heard words): drawn as text, never as mathtext - a word "$\\frac{$"
+    # made `analyze` fail with a parse error. The texts made so far, and those made while drawing.
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
 
 

@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pyspark.sql import SparkSession
 
+from peacewatch.platform.inert import plain
+
 from .answer import AnalysisParams, Answer, alert_flag, figure_png, run_sql
 
 __all__ = ["QUESTION", "answer"]
@@ -66,7 +68,11 @@ def answer(spark: SparkSession, *, database: str, params: AnalysisParams) -> Ans
     fig = Figure(figsize=(7, 0.35 * max(len(table), 4) + 1))
     ax = fig.subplots()
     shown = table.iloc[::-1]
-    ax.barh(shown["word"], shown["lift"], color=["#c0392b" if x >= 2 else "#95a5a6" for x in shown["lift"]])
+    ax.barh(
+        [plain(w) for w in shown["word"]],
+        shown["lift"],
+        color=["#c0392b" if x >= 2 else "#95a5a6" for x in shown["lift"]],
+    )
     ax.axvline(1.0, color="#2c3e50", lw=1, ls="--")
     ax.set_xlabel("lift (1 = no association)")
     ax.set_title(f"Words near bad scores (support >= {params.min_word_support} reports)")
