@@ -17,6 +17,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psutil
 import pulsar
 import pytest
@@ -256,6 +257,56 @@ def test_the_analyst_identity_reads_but_cannot_delete_or_overwrite(
     with pytest.raises(S3Error) as sink_delete:
         writer.remove_object(bucket, first_commit)
     assert sink_delete.value.code == "AccessDenied"
+
+
+@pytest.mark.hostile
+def test_each_of_a_forces_kits_is_refused_everything_of_another_force(
+    stack: Stack, settings: Settings, admin: PulsarAdmin, tenant_names: tuple[str, str]
+) -> None:
+    """Every kit of force A against force B: its reports, its admin REST API, its bucket."""
+    a, b = tenant_names
+    onboard(settings, admin, a, partitions=1)
+    onboard(settings, admin, b, partitions=1)
+    for kit in ("fleet", "lake", "officer", "alerting"):
+        token = read_kit_token(settings, a, kit)  # type: ignore[arg-type]
+        assert not _can_produce(settings, b, token), kit
+        for path in (
+            f"/admin/v2/namespaces/{b}/drones",
+            f"/admin/v2/namespaces/{b}/drones/properties",
+            f"/admin/v2/persistent/{b}/drones/reports/partitions",
+            f"/admin/v3/functions/{b}/drones",
+        ):
+            got = httpx.get(settings.pulsar.web_url + path, headers={"Authorization": f"Bearer {token}"},
+                            timeout=30)  # fmt: skip
+            assert got.status_code in (401, 403), (kit, path, got.status_code)
+    m = settings.minio
+    for kit in ("lake", "analyst", "upkeep"):
+        creds = read_kit_credentials(settings, a, kit)  # type: ignore[arg-type]
+        s3 = Minio(m.endpoint, access_key=creds.access_key, secret_key=creds.secret_key, secure=False,
+                   region=m.region)  # fmt: skip
+        assert _s3_refusals(s3, settings.tenant_bucket(b)) == dict.fromkeys(_S3_ATTEMPTS, "AccessDenied"), kit
+
+
+_S3_ATTEMPTS = ("list", "get", "put", "delete")
+_FIRST_COMMIT = "lake/reports/_delta_log/00000000000000000000.json"
+
+
+def _s3_refusals(s3: Minio, bucket: str) -> dict[str, str | None]:
+    """The error code of each attempt on `bucket` (None: it was allowed)."""
+    attempts = {
+        "list": lambda: list(s3.list_objects(bucket, recursive=True)),
+        "get": lambda: s3.get_object(bucket, _FIRST_COMMIT),
+        "put": lambda: s3.put_object(bucket, "lake/x.json", io.BytesIO(b"{}"), length=2),
+        "delete": lambda: s3.remove_object(bucket, _FIRST_COMMIT),
+    }
+    codes: dict[str, str | None] = {}
+    for what, attempt in attempts.items():
+        try:
+            attempt()
+            codes[what] = None
+        except S3Error as exc:
+            codes[what] = exc.code
+    return codes
 
 
 # -- 6. the local stack ------------------------------------------------------------------------
