@@ -23,6 +23,7 @@ from peacewatch.functions.runtime.decision import AlertConfig
 from peacewatch.platform.alert_settings import COOLDOWN_MAX_S, PARALLELISM_MAX, THRESHOLD_MAX
 from peacewatch.platform.clients import kit_admin, kit_client, pulsar_admin
 from peacewatch.platform.errors import DeskUnavailable, PeacewatchError
+from peacewatch.platform.kit_metrics import KitExpiry
 from peacewatch.platform.onboarded import require_onboarded
 from peacewatch.platform.reachability import require, require_unless_help
 from peacewatch.platform.settings import Settings
@@ -196,7 +197,8 @@ def desk(
     client = kit_client(settings, tenant=tenant, kit="officer")  # what an officer may read, no more
     try:
         server = DeskServer(client, tenant=tenant, access=access, host=host, port=port,
-                            metrics_port=metrics_port, since=window)  # fmt: skip
+                            metrics_port=metrics_port, since=window,
+                            collectors=[KitExpiry(settings, tenant=tenant, kits=["officer"])])  # fmt: skip
     except OSError as exc:
         client.close()
         raise DeskUnavailable(

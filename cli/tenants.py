@@ -139,6 +139,31 @@ def apply_(
 
 
 @app.command()
+def renew(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Forces (default: every onboarded one)"),
+) -> None:
+    """Renew what is due, from each force's recorded spec: kit tokens past `tokens.renew_after` of
+    their life (the alert function redeployed with its renewed token); nothing else changes. Meant
+    for a schedule (the chart runs it as a CronJob); running processes re-read their kit files."""
+    settings: Settings = ctx.obj
+    for name in names or []:
+        validate_tenant_name(name)
+    recorded, refused = onboarding.recorded_forces(settings)
+    for tenant, why in refused.items():
+        console.print(line(("skipped", "yellow"), f" {tenant}: {why}"), soft_wrap=True)
+    chosen = [f for f in recorded if not names or f.spec.name in names]
+    missing = sorted(set(names or []) - {f.spec.name for f in recorded})
+    if missing:
+        raise typer.BadParameter(f"not onboarded (or its record refused): {', '.join(missing)}")
+    renewed: list[Step] = []
+    onboarding.reapply_all(settings, chosen, progress=RichProgress(console), on_step=renewed.append)
+    for step in renewed:
+        console.print(line(("done", "green"), " ", step.what), soft_wrap=True)
+    console.print(f"{len(renewed)} change(s) across {len(chosen)} force(s)")
+
+
+@app.command()
 def plan(
     ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Tenant spec YAML file(s)")
 ) -> None:

@@ -20,15 +20,13 @@ from typing import Any
 
 import jwt
 
-from peacewatch.platform.credentials import Kit, secrets_dir, write_private
+from peacewatch.platform.credentials import secrets_dir, write_private
 from peacewatch.platform.errors import InvalidArgument, TokenError
 from peacewatch.platform.settings import Settings
 
 __all__ = [
-    "KIT_LIFETIMES",
     "PERSON_LIFETIMES",
     "SUPERUSER_ROLE",
-    "SUPERUSER_TOKEN_LIFETIME",
     "ensure_secret_key",
     "mint_token",
     "new_generation",
@@ -44,15 +42,6 @@ __all__ = [
 ]
 
 SUPERUSER_ROLE = "peacewatch-admin"
-SUPERUSER_TOKEN_LIFETIME = timedelta(days=30)
-# Tokens the platform keeps in kits for its own processes (renewed by `tenants apply`).
-KIT_LIFETIMES: dict[Kit, timedelta] = {
-    "lake": timedelta(days=30),
-    "fleet": timedelta(days=90),
-    "officer": timedelta(days=7),
-    # The alert function's: the worker keeps it with the function; renewed when apply redeploys.
-    "alerting": timedelta(days=365),
-}
 # Tokens printed for people and devices by `tenants token`.
 PERSON_LIFETIMES: dict[str, timedelta] = {"fleet": timedelta(days=90), "officer": timedelta(hours=12)}
 
@@ -80,13 +69,13 @@ def token_expiry(token: str) -> datetime | None:
     return datetime.fromtimestamp(exp, tz=UTC) if exp else None
 
 
-def token_needs_renewal(token: str, *, lifetime: timedelta) -> bool:
-    """Past half its life (or without an expiry, or unreadable)."""
+def token_needs_renewal(token: str, *, lifetime: timedelta, renew_after: float = 0.5) -> bool:
+    """Past `renew_after` of its life (or without an expiry, or unreadable)."""
     try:
         expires = token_expiry(token)
     except jwt.PyJWTError:
         return True
-    return expires is None or expires - datetime.now(UTC) < lifetime / 2
+    return expires is None or expires - datetime.now(UTC) < lifetime * (1 - renew_after)
 
 
 def new_generation() -> str:
@@ -133,15 +122,14 @@ def ensure_secret_key(settings: Settings) -> bytes:
         write_private(path, secrets.token_bytes(32))
     key = path.read_bytes()
     current = token_path.read_text().strip() if token_path.exists() else ""
+    t = settings.tokens
     if (
         not current
         or not _signed_with(current, key)
-        or token_needs_renewal(current, lifetime=SUPERUSER_TOKEN_LIFETIME)
+        or token_needs_renewal(current, lifetime=t.superuser, renew_after=t.renew_after)
     ):
         # The broker's own client reads this file at every authentication: no restart needed.
-        write_private(
-            token_path, mint_token(key, role=SUPERUSER_ROLE, expires_in=SUPERUSER_TOKEN_LIFETIME).encode()
-        )
+        write_private(token_path, mint_token(key, role=SUPERUSER_ROLE, expires_in=t.superuser).encode())
     return key
 
 
@@ -152,7 +140,7 @@ def rotate_secret_key(settings: Settings) -> bytes:
     write_private(secret_key_path(settings), key)
     write_private(
         superuser_token_path(settings),
-        mint_token(key, role=SUPERUSER_ROLE, expires_in=SUPERUSER_TOKEN_LIFETIME).encode(),
+        mint_token(key, role=SUPERUSER_ROLE, expires_in=settings.tokens.superuser).encode(),
     )
     return key
 

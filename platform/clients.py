@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pulsar
 
 from peacewatch.platform.auth import superuser_token
-from peacewatch.platform.credentials import Kit, read_kit_token, token_supplier
+from peacewatch.platform.credentials import Kit, token_supplier
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.settings import Settings
 
@@ -41,7 +41,7 @@ def kit_client(settings: Settings, *, tenant: str, kit: Kit, io_threads: int = 1
 
 def kit_admin(settings: Settings, *, tenant: str, kit: Kit) -> PulsarAdmin:
     """The admin REST API as one of a force's kit roles (reading topic identities, deploying its function)."""
-    return PulsarAdmin(web_url=settings.pulsar.web_url, token=read_kit_token(settings, tenant, kit))
+    return PulsarAdmin(web_url=settings.pulsar.web_url, token=token_supplier(settings, tenant, kit))
 
 
 def pulsar_admin(settings: Settings) -> PulsarAdmin:

@@ -1,15 +1,16 @@
 """The token kits' onboarding steps: each kit holds a current token for its role.
 
 A kit's token is re-issued when missing, for another role or generation, signed with another key
-or past half its life."""
+or past `tokens.renew_after` of its life (Settings.tokens: lifetimes are settings)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from functools import partial
 
-from peacewatch.platform.auth import KIT_LIFETIMES, mint_token, secret_key, token_needs_renewal
+from peacewatch.platform.auth import mint_token, secret_key, token_needs_renewal
 from peacewatch.platform.credentials import TOKEN_KITS, Kit, kit_dir, write_kit_token
 from peacewatch.platform.settings import Settings
 from peacewatch.platform.steps import Step, StepKey
@@ -34,14 +35,19 @@ def _kit_token_state(settings: Settings, tenant: str, kit: Kit, role: str) -> st
         return "signed with another key"
     if claims.get("sub") != role:
         return f"for {claims.get('sub')}"
-    if token_needs_renewal(token, lifetime=KIT_LIFETIMES[kit]):
+    t = settings.tokens
+    if token_needs_renewal(token, lifetime=t.kit(kit), renew_after=t.renew_after):
         return "due for renewal"
     return "current"
 
 
 def _write_kit_token(settings: Settings, tenant: str, kit: Kit, role: str) -> None:
-    token = mint_token(secret_key(settings), role=role, expires_in=KIT_LIFETIMES[kit])
+    token = mint_token(secret_key(settings), role=role, expires_in=settings.tokens.kit(kit))
     write_kit_token(settings, tenant, kit, token)
+
+
+def _lifetime(span: timedelta) -> str:
+    return f"{span.days} days" if span >= timedelta(days=2) else f"{span.total_seconds():.0f} s"
 
 
 def kit_token_steps(settings: Settings, *, tenant: str, roles: Mapping[Kit, str]) -> list[Step]:
@@ -49,7 +55,7 @@ def kit_token_steps(settings: Settings, *, tenant: str, roles: Mapping[Kit, str]
     return [
         Step(
             StepKey(KitResource.TOKEN, kit),
-            f"{kit} kit token ({roles[kit]}, {KIT_LIFETIMES[kit].days} days)",
+            f"{kit} kit token ({roles[kit]}, {_lifetime(settings.tokens.kit(kit))})",
             _kit_token_state(settings, tenant, kit, roles[kit]),
             "current",
             partial(_write_kit_token, settings, tenant, kit, roles[kit]),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -59,10 +59,28 @@ def _schema_path(topic: str) -> str:
     return f"/admin/v2/schemas/{_topic_path(topic).split('/', 1)[1]}/schema"
 
 
+class _BearerToken(httpx.Auth):
+    """The token asked again for every request: a renewed kit file takes effect without a restart
+    (a long-lived admin client, the sink's monitor among them, held its first token for life)."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token()}"
+        yield request
+
+
 class PulsarAdmin:
-    def __init__(self, *, web_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=web_url, headers=headers, timeout=timeout_s)
+    def __init__(
+        self, *, web_url: str, token: str | Callable[[], str] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        auth = None
+        if callable(token):
+            auth = _BearerToken(token)
+        elif token:
+            auth = _BearerToken(lambda: token)
+        self._http = httpx.Client(base_url=web_url, auth=auth, timeout=timeout_s)
 
     def close(self) -> None:
         self._http.close()

@@ -6,9 +6,10 @@ peacewatch.toml in the working directory, defaults.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,7 +19,7 @@ from pydantic_settings import (
 
 from peacewatch.platform.kube.settings import KubeSettings
 
-__all__ = ["MinioSettings", "PulsarSettings", "Settings", "SparkSettings"]
+__all__ = ["MinioSettings", "PulsarSettings", "Settings", "SparkSettings", "TokenSettings"]
 
 
 class PulsarSettings(BaseModel):
@@ -105,6 +106,34 @@ class FunctionPackageSettings(BaseModel):
     python: str | None = Field(default=None, pattern=r"^3\.[0-9]+$", examples=["3.12"])
 
 
+class TokenSettings(BaseModel):
+    """Token lifetimes and when they are renewed (PEACEWATCH_TOKENS__*: seconds or ISO 8601, e.g.
+    P30D). A setting, not a constant, so that a test lives a season in minutes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    superuser: timedelta = Field(default=timedelta(days=30), gt=timedelta(seconds=10))
+    # The kits' (the platform's own processes); people's tokens (`tenants token`) are separate.
+    lake: timedelta = Field(default=timedelta(days=30), gt=timedelta(seconds=10))
+    fleet: timedelta = Field(default=timedelta(days=90), gt=timedelta(seconds=10))
+    officer: timedelta = Field(default=timedelta(days=7), gt=timedelta(seconds=10))
+    alerting: timedelta = Field(default=timedelta(days=365), gt=timedelta(seconds=10))
+    renew_after: float = Field(
+        default=0.5, ge=0.05, le=0.9,
+        description="A token is renewed once this fraction of its life has passed.",
+    )  # fmt: skip
+
+    @field_validator("superuser", "lake", "fleet", "officer", "alerting", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # An environment variable is a string: "120" means seconds, as the number 120 does.
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+    def kit(self, kit: str) -> timedelta:
+        lifetime: timedelta = getattr(self, kit)
+        return lifetime
+
+
 class Settings(BaseSettings):
     """Everything a peacewatch component needs to know about where things are."""
 
@@ -128,6 +157,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     function_package: FunctionPackageSettings = Field(default_factory=FunctionPackageSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
     helm_version: str = Field(default="v3.22.0", description="helm CLI built with go install (chart tests)")
     prometheus_version: str = Field(
         default="v0.316.0",  # the module's version of Prometheus 3.x; the server, built with go install

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -104,10 +104,11 @@ class DeskServer:
         self, client: pulsar.Client, *, tenant: str, access: DeskAccess, host: str = "127.0.0.1",
         port: int = 8765, metrics_port: int | None = 0, since: timedelta = timedelta(hours=1),
         limits: HttpLimits | None = None, check: Callable[[str], bool] | None = None,
+        collectors: Sequence[Collector] = (),
     ) -> None:  # fmt: skip
         """`client` holds the force's officer token; the recent alerts (`since` back) are shown at once.
         `metrics_port` None: no /metrics; `check` stands in for the broker's verdict on a token
-        (BrokerCheck, by default)."""
+        (BrokerCheck, by default); `collectors`: more metrics (the kit's expiry)."""
         self.tenant = tenant
         self.access = access
         self.sessions = Sessions(max_sessions=access.max_sessions)
@@ -126,6 +127,8 @@ class DeskServer:
         self.read_errors = 0
         self.last_alert_at: float | None = None
         registry = registry_of(_DeskMetrics(self))
+        for collector in collectors:
+            registry.register(collector)
         self._http = EndpointServer(
             (host, port), self._handler(), registry=registry, health=self._health, limits=limits
         )

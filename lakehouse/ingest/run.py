@@ -20,6 +20,7 @@ from peacewatch.lakehouse.ingest.sink_health import HealthOptions
 from peacewatch.lakehouse.ingest.sink_monitor import SinkMonitor, WorkerMetrics
 from peacewatch.platform.clients import kit_admin, kit_client
 from peacewatch.platform.errors import PeacewatchError
+from peacewatch.platform.kit_metrics import KitExpiry
 from peacewatch.platform.metrics_http import HealthCheck, MetricsServer
 from peacewatch.platform.resources import stop_with_parent
 from peacewatch.platform.settings import Settings
@@ -65,7 +66,9 @@ def run_sink(
             health = HealthOptions(stall_after_s=metrics.stall_after_s)
             monitor = SinkMonitor(sink, admin=kit_admin(settings, tenant=tenant, kit="lake"),
                                   subscription=SUBSCRIPTION, options=health)  # fmt: skip
-            server = _metrics_server(monitor.registry(), monitor.check, host=metrics.host, port=metrics.port)
+            registry = monitor.registry()
+            registry.register(KitExpiry(settings, tenant=tenant, kits=["lake"]))
+            server = _metrics_server(registry, monitor.check, host=metrics.host, port=metrics.port)
             monitor.start()
         on_start(sink)
         return sink.run(until=until)

@@ -174,8 +174,10 @@ def test_only_the_onboarding_job_holds_the_platforms_keys(helm: str, chart: Path
     docs = render(helm, chart, "-f", str(EXAMPLE), *ALL_ON)
     workloads = _ours(docs)
     holders = {name for name, d in workloads.items() if secrets_read(d) & PLATFORM_SECRETS}
-    assert holders == {f"{PREFIX}-tenants-1"}
-    assert secrets_read(workloads[f"{PREFIX}-tenants-1"]) == PLATFORM_SECRETS
+    # The onboarding role: its Job at install/upgrade and its renewal CronJob.
+    assert holders == {f"{PREFIX}-tenants-1", f"{PREFIX}-renew-kits"}
+    for holder in holders:
+        assert secrets_read(workloads[holder]) == PLATFORM_SECRETS
     # Everyone else: exactly one kit of exactly one force, the one its job needs.
     wanted = {
         "sink": "lake",
@@ -250,9 +252,40 @@ def test_onboarding_job_restores_applies_and_publishes_every_force(helm: str, ch
     tests = _by_kind(docs, "Pod")
     assert {p["metadata"]["annotations"]["helm.sh/hook"] for p in tests} == {"test"}
     assert len(tests) == 2
-    crons = {c["metadata"]["labels"]["peacewatch/tenant"]: c for c in _by_kind(docs, "CronJob")}
+    crons = {
+        c["metadata"]["labels"]["peacewatch/tenant"]: c
+        for c in _by_kind(docs, "CronJob")
+        if "peacewatch/tenant" in c["metadata"]["labels"]
+    }
     args = crons["south-precinct"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:4] == ["lake", "maintain", "--tenant", "south-precinct"]
+
+
+def test_the_renewal_cronjob_renews_as_the_onboarding_role_with_the_lifetimes_given(
+    helm: str, chart: Path
+) -> None:
+    """Issue 34: nothing in the cluster renewed the kits' tokens (desks stopped after a week)."""
+    docs = render(helm, chart, "-f", str(EXAMPLE), "--set", "tokens.officer=600",
+                  "--set", "tokens.renewAfter=0.4", "--set", "renewal.schedule=*/2 * * * *")  # fmt: skip
+    (cron,) = [c for c in _by_kind(docs, "CronJob") if c["metadata"]["name"] == f"{PREFIX}-renew-kits"]
+    assert cron["spec"]["schedule"] == "*/2 * * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == f"{PREFIX}-onboarding"
+    script = [line.strip() for line in pod["containers"][0]["args"][0].splitlines()]
+    assert [line for line in script if line.startswith("peacewatch ")] == [
+        f"peacewatch tenants restore-kits --secret-prefix {PREFIX} north-precinct south-precinct",
+        "peacewatch tenants renew north-precinct south-precinct",
+        f"peacewatch tenants publish-kits --secret-prefix {PREFIX} north-precinct south-precinct",
+    ]
+    env = _env(pod["containers"][0])
+    assert env["PEACEWATCH_TOKENS__OFFICER"] == "600"
+    assert env["PEACEWATCH_TOKENS__RENEW_AFTER"] == "0.4"
+    assert "PEACEWATCH_TOKENS__LAKE" not in env  # empty: peacewatch's default
+    (job,) = [j for j in _by_kind(docs, "Job") if "tenants" in j["metadata"]["name"]]
+    assert _env(job["spec"]["template"]["spec"]["containers"][0])["PEACEWATCH_TOKENS__OFFICER"] == "600"
+    off = render(helm, chart, "-f", str(EXAMPLE), "--set", "renewal.enabled=false")
+    assert f"{PREFIX}-renew-kits" not in {c["metadata"]["name"] for c in _by_kind(off, "CronJob")}
 
 
 def test_the_offload_secret_is_generated_not_shipped(helm: str, chart: Path) -> None:

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
@@ -16,6 +17,9 @@ from peacewatch.lakehouse.query.questions.answer import figure_png
 from peacewatch.lakehouse.query.report import write_report
 from peacewatch.platform.inert import plain
 from tests.hostile_strings import hostile_text
+
+# Controls are drawn as visible escapes; matplotlib still warns of glyphs its font lacks (emoji ...).
+pytestmark = pytest.mark.filterwarnings("ignore:Glyph:UserWarning")
 
 _words = st.lists(hostile_text(max_parts=4).filter(bool), min_size=1, max_size=5, unique=True)
 
