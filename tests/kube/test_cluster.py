@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -517,15 +518,19 @@ def test_the_control_plane_takes_no_anonymous_or_plain_clients(node: KubeNode) -
     """Issue 33: etcd took plain-HTTP clients without authentication, Secrets were stored in the
     clear, the API server answered anonymous requests."""
     api = f"https://127.0.0.1:{node.kube.api_port}"
-    ca = str(node.pki / "ca.crt")
-    assert httpx.get(f"{api}/version", verify=ca, timeout=10).status_code == 401
+    trusting = ssl.create_default_context(cafile=str(node.pki / "ca.crt"))
+    assert httpx.get(f"{api}/version", verify=trusting, timeout=10).status_code == 401
     with pytest.raises(httpx.HTTPError):  # plain HTTP: etcd speaks TLS only
         httpx.get("http://127.0.0.1:2379/version", timeout=10)
     with pytest.raises(httpx.HTTPError):  # TLS without a client certificate of our CA
-        httpx.get("https://127.0.0.1:2379/version", verify=ca, timeout=10).raise_for_status()
-    client_cert = (str(node.pki / "apiserver-etcd-client.crt"), str(node.pki / "apiserver-etcd-client.key"))
-    with httpx.Client(verify=ca, cert=client_cert, timeout=10) as etcd:
-        assert etcd.get("https://127.0.0.1:2379/version").status_code == 200  # the API server's identity
+        httpx.get("https://127.0.0.1:2379/version", verify=trusting, timeout=10).raise_for_status()
+    # The API server's identity (an SSL context: httpx's `cert=` tuple sent no certificate here).
+    as_apiserver = ssl.create_default_context(cafile=str(node.pki / "ca.crt"))
+    as_apiserver.load_cert_chain(
+        node.pki / "apiserver-etcd-client.crt", node.pki / "apiserver-etcd-client.key"
+    )
+    with httpx.Client(verify=as_apiserver, timeout=10) as etcd:
+        assert etcd.get("https://127.0.0.1:2379/version").status_code == 200
         key = f"/registry/secrets/{NAMESPACE}/{PREFIX}-north-precinct-fleet"
         found = etcd.post("https://127.0.0.1:2379/v3/kv/range",
                           json={"key": base64.b64encode(key.encode()).decode()}).json()  # fmt: skip
