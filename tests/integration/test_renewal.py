@@ -71,7 +71,7 @@ def test_kits_renew_under_load_and_every_report_is_stored_once(stack, settings: 
                 report = Report(report_id=uuid.uuid4(), drone_id="d-1", ts=datetime.now(UTC), lat=48.85,
                                 lon=2.35, battery_pct=50.0, words=["calm"],
                                 citizens=[Citizen(citizen_id="c-1", name="n", peacescore=80)])  # fmt: skip
-                producer.send_async(report.to_json().encode(), None)
+                producer.send_async(report.to_json(), None)
                 sent.append(str(report.report_id))
             if time.monotonic() - last_renewal >= RENEW_EVERY_S:
                 renewed = subprocess.run(
