@@ -143,9 +143,10 @@ def renew(
     ctx: typer.Context,
     names: list[str] = typer.Argument(None, help="Forces (default: every onboarded one)"),
 ) -> None:
-    """Renew what is due, from each force's recorded spec: kit tokens past `tokens.renew_after` of
-    their life (the alert function redeployed with its renewed token); nothing else changes. Meant
-    for a schedule (the chart runs it as a CronJob); running processes re-read their kit files."""
+    """Renew what is due by applying each force's recorded spec again: kit tokens past
+    `tokens.renew_after` of their life (the alert function redeployed with its renewed token), and
+    whatever else drifted from the spec. Meant for a schedule (the chart runs it as a CronJob);
+    running processes re-read their kit files."""
     settings: Settings = ctx.obj
     for name in names or []:
         validate_tenant_name(name)

@@ -75,12 +75,9 @@ class PulsarAdmin:
     def __init__(
         self, *, web_url: str, token: str | Callable[[], str] | None = None, timeout_s: float = 30.0
     ) -> None:
-        auth = None
-        if callable(token):
-            auth = _BearerToken(token)
-        elif token:
-            auth = _BearerToken(lambda: token)
-        self._http = httpx.Client(base_url=web_url, auth=auth, timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if isinstance(token, str) and token else {}
+        auth = _BearerToken(token) if callable(token) else None
+        self._http = httpx.Client(base_url=web_url, headers=headers, auth=auth, timeout=timeout_s)
 
     def close(self) -> None:
         self._http.close()

@@ -58,41 +58,40 @@ def iptables_cleanup(dump: str, *, network: str, cidrs: Sequence[str], kubelet: 
     """What of one table's `iptables-save` dump is ours: rules naming our CNI network (the bridge
     plugin comments each with `name: "NETWORK" id: ...`) or one of our CIDRs exactly, the chains
     that only such rules jump to (transitively), and - `kubelet` - the kubelet's own chains."""
-    chains: dict[str, list[str]] = {}
-    order: list[str] = []
+    chains: set[str] = set()
+    rules: list[tuple[str, str, str | None, bool]] = []  # (line, its chain, its target, ours)
     for line in dump.splitlines():
         if line.startswith(":"):
-            chains.setdefault(line[1:].split()[0], [])
+            chains.add(line[1:].split()[0])
         elif line.startswith("-A "):
-            chain = line.split()[1]
-            chains.setdefault(chain, []).append(line)
-            order.append(line)
-    ours_rules = {line for line in order if _ours(_words(line), network=network, cidrs=cidrs)}
+            words = _words(line)
+            chains.add(words[1])
+            rules.append((line, words[1], _target(words), _ours(words, network=network, cidrs=cidrs)))
+    jumpers: dict[str, set[str]] = {}
+    for line, _, target, _ in rules:
+        if target in chains and target not in _BUILTIN:
+            jumpers.setdefault(target, set()).add(line)
+    ours_rules = {line for line, _, _, ours in rules if ours}
     dropped: set[str] = {c for c in KUBELET_CHAINS if c in chains} if kubelet else set()
     while True:
-        # A chain is ours when something of ours jumps to it and nothing else does.
-        jumpers: dict[str, set[str]] = {}
-        for line in order:
-            target = _target(_words(line))
-            if target in chains and target not in _BUILTIN:
-                jumpers.setdefault(target, set()).add(line)
-        gone = ours_rules | {line for line in order if line.split()[1] in dropped}
+        # A CNI- chain is ours when something of ours jumps to it and nothing else does.
+        gone = ours_rules | {line for line, chain, _, _ in rules if chain in dropped}
         more = {
-            chain
-            for chain, lines in jumpers.items()
-            if chain not in dropped and lines and lines <= gone and chain.startswith("CNI-")
+            c for c, lines in jumpers.items() if c not in dropped and c.startswith("CNI-") and lines <= gone
         }
         if not more:
             break
         dropped |= more
-    # Rules into the kubelet's chains from elsewhere (INPUT -j KUBE-FIREWALL) go with them.
-    into_dropped = {line for line in order if _target(_words(line)) in dropped}
-    rules = [
-        line
-        for line in order
-        if (line in ours_rules or line in into_dropped) and line.split()[1] not in dropped
-    ]
-    return IptablesCleanup(rules=rules, chains=sorted(dropped))
+    # Rules into dropped chains from elsewhere (INPUT -j KUBE-FIREWALL) go with them; the dropped
+    # chains' own rules go when they are flushed.
+    return IptablesCleanup(
+        rules=[
+            line
+            for line, chain, target, ours in rules
+            if (ours or target in dropped) and chain not in dropped
+        ],
+        chains=sorted(dropped),
+    )
 
 
 def shim_socket_names(*, address: str, namespace: str, container_ids: Iterable[str]) -> set[str]:

@@ -612,23 +612,17 @@ iptables: {{localhostNodePorts: false}}
                 with contextlib.suppress(OSError):
                     shutil.rmtree(Path(os.readlink(link)).parent.parent, ignore_errors=True)
                 link.unlink(missing_ok=True)
-        made = json.loads(self._host_record().read_text()) if self._host_record().exists() else {}
-        empty_if_made = [
-            _CNI_RESULTS,
-            _CNI_RESULTS.parent,
-            _SHIM_SOCKETS,
-            runc,
-            runc.parent,
-            runc.parent.parent,
-        ]
-        if not made.get("device_plugins_existed", True):
+        record = self._host_record()
+        before = json.loads(record.read_text()) if record.exists() else {}
+        folders = [_CNI_RESULTS, _CNI_RESULTS.parent, _SHIM_SOCKETS, runc, runc.parent, runc.parent.parent]
+        if not before.get("device_plugins_existed", True):
             for entry in ("kubelet.sock", "kubelet_internal_checkpoint"):
                 (_DEVICE_PLUGINS / entry).unlink(missing_ok=True)
-            empty_if_made = [_DEVICE_PLUGINS, _DEVICE_PLUGINS.parent, *empty_if_made]
-        for folder in empty_if_made:
+            folders = [_DEVICE_PLUGINS, _DEVICE_PLUGINS.parent, *folders]
+        for folder in folders:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty: what another runtime keeps there stays
-        self._host_record().unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
 
     def _host_record(self) -> Path:
         return self.root / "host-before.json"

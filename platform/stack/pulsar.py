@@ -32,7 +32,6 @@ _TOKEN_CLIENT = "org.apache.pulsar.client.impl.auth.AuthenticationToken"  # noqa
 # Pulsar's ClearTextFunctionTokenAuthProvider, handing instances their token as a file instead
 # of on their command line (platform/stack/java).
 _FUNCTION_AUTH = "peacewatch.stack.TokenFileAuthProvider"
-_FUNCTION_AUTH_SOURCES = sorted((Path(__file__).parent / "java").rglob("*.java"))
 
 # What TokenFileAuthProvider is compiled against (the broker's classpath has them all).
 _FUNCTION_AUTH_JARS = ("pulsar-functions-runtime", "pulsar-functions-instance", "pulsar-functions-proto",
@@ -164,7 +163,8 @@ class PulsarRunner:
         lib = self.home / "lib"
         return build_jar(
             out_dir=self.settings.cache_dir / "functions", name="instance-auth",
-            what="the function instances' token provider", sources=_FUNCTION_AUTH_SOURCES,
+            what="the function instances' token provider",
+            sources=sorted((Path(__file__).parent / "java").rglob("*.java")),
             classpath=[lib_jar(lib, a) for a in _FUNCTION_AUTH_JARS],
         )  # fmt: skip
 

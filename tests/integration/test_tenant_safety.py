@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from peacewatch.platform.clients import pulsar_client
 from peacewatch.platform.contract import Citizen, Report
 from peacewatch.platform.credentials import platform_minio, read_kit_credentials, read_kit_token
 from peacewatch.platform.errors import StackError
+from peacewatch.platform.java_build import build_jar, lib_jar
 from peacewatch.platform.pulsar_admin import PulsarAdmin
 from peacewatch.platform.schema_registry import ContractSchema
 from peacewatch.platform.settings import MinioSettings, PulsarSettings, Settings
@@ -127,18 +127,10 @@ def _platform_secrets(settings: Settings, tenants: tuple[str, ...]) -> dict[str,
 def _java_probe(settings: Settings, out: Path) -> Path:
     """probe/Probe.java compiled against the distribution's functions API, as a jar."""
     lib = pulsar_home(settings) / "lib"
-    api = [
-        next(iter(sorted(lib.glob(f"*{a}-[0-9]*.jar"))))
-        for a in ("pulsar-functions-api", "pulsar-client-api")
-    ]
-    classes = out / "classes"
-    subprocess.run(["javac", "--release", "17", "-nowarn", "-d", str(classes), "-cp", ":".join(map(str, api)),
-                    str(JAVA_PROBE)], check=True, capture_output=True)  # fmt: skip
-    jar = out / "probe.jar"
-    with zipfile.ZipFile(jar, "w") as z:
-        for f in classes.rglob("*.class"):
-            z.write(f, f.relative_to(classes).as_posix())
-    return jar
+    api = [lib_jar(lib, a) for a in ("pulsar-functions-api", "pulsar-client-api")]
+    return build_jar(
+        out_dir=out, name="probe", what="the probe function", sources=[JAVA_PROBE], classpath=api
+    )
 
 
 @pytest.mark.hostile
